@@ -1,0 +1,159 @@
+package cache
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/mediafs/mediafs/device"
+)
+
+func mem(n int) *device.Memory {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i / 512)
+	}
+	return device.NewMemory(b, 512)
+}
+
+func TestPinAccounting(t *testing.T) {
+	c := New(mem(512*64), 512, 4)
+	var held []*Block
+	for i := int64(0); i < 10; i++ {
+		b, err := c.Get(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Data[0] != byte(i) {
+			t.Fatalf("block %d holds %d", i, b.Data[0])
+		}
+		held = append(held, b)
+	}
+	if s := c.Stats(); s.Pinned != 10 || s.Pins != 10 {
+		t.Fatalf("stats %+v, want 10 pinned", s)
+	}
+	for _, b := range held {
+		c.Release(b)
+	}
+	if s := c.Stats(); s.Pinned != 0 || s.Pins != 0 || s.Cached > 4 {
+		t.Fatalf("after release: %+v, want nothing pinned and at most 4 cached", s)
+	}
+}
+
+// failing fails reads of one sector and counts reads.
+type failing struct {
+	device.Device
+	bad   int64
+	mu    sync.Mutex
+	reads int
+}
+
+func (f *failing) ReadAt(p []byte, off int64) (int, error) {
+	f.mu.Lock()
+	f.reads++
+	f.mu.Unlock()
+	if off/512 <= f.bad && f.bad < (off+int64(len(p)))/512 {
+		return 0, &device.SectorError{Op: "read", Sector: f.bad, Err: device.ErrBadSector}
+	}
+	return f.Device.ReadAt(p, off)
+}
+
+func TestFailedLoadLeavesNothingPinned(t *testing.T) {
+	dev := &failing{Device: mem(512 * 16), bad: 5}
+	c := New(dev, 512, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.Get(5)
+			if !errors.Is(err, device.ErrBadSector) {
+				t.Errorf("Get of a bad block: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if s := c.Stats(); s.Pins != 0 || s.Cached != 0 {
+		t.Fatalf("after failed loads: %+v", s)
+	}
+	// The failure is not cached: the medium is asked again.
+	before := dev.reads
+	c.Get(5)
+	if dev.reads == before {
+		t.Fatal("a failed block was served from the cache")
+	}
+	// Other blocks still work.
+	b, err := c.Get(6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Release(b)
+}
+
+func TestDirtyFlushCoalesces(t *testing.T) {
+	m := mem(512 * 16)
+	s := device.NewStrict(m)
+	c := New(s, 512, 2)
+	for _, n := range []int64{3, 4, 5, 9} {
+		b, err := c.GetZero(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Data[0] = 0xAA
+		c.Release(b)
+	}
+	if st := c.Stats(); st.Dirty != 4 || st.Cached != 4 {
+		t.Fatalf("dirty blocks evicted or lost: %+v", st)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Writes.Load() != 2 {
+		t.Fatalf("flush issued %d writes, want 2 (3-5 coalesced, then 9)", s.Writes.Load())
+	}
+	for _, n := range []int64{3, 4, 5, 9} {
+		if m.Bytes()[n*512] != 0xAA || !bytes.Equal(m.Bytes()[n*512+1:(n+1)*512], make([]byte, 511)) {
+			t.Fatalf("block %d not written back", n)
+		}
+	}
+	if st := c.Stats(); st.Dirty != 0 || st.Pins != 0 {
+		t.Fatalf("after flush: %+v", st)
+	}
+}
+
+func TestFlushErrorKeepsBlockDirty(t *testing.T) {
+	m := mem(512 * 8)
+	m.SetReadOnly(true)
+	c := New(m, 512, 8)
+	b, _ := c.Get(2)
+	b.Data[0] = 1
+	c.MarkDirty(b)
+	c.Release(b)
+	if err := c.Flush(); !errors.Is(err, device.ErrReadOnly) {
+		t.Fatalf("flush to a read-only medium: %v", err)
+	}
+	if st := c.Stats(); st.Dirty != 1 || st.Pins != 0 {
+		t.Fatalf("after failed flush: %+v", st)
+	}
+	c.Discard()
+	if st := c.Stats(); st.Dirty != 0 {
+		t.Fatalf("after discard: %+v", st)
+	}
+}
+
+func TestReadAtSpansBlocks(t *testing.T) {
+	c := New(mem(512*8), 512, 2)
+	p := make([]byte, 1000)
+	if _, err := c.ReadAt(p, 300); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range p {
+		if v != byte((300+i)/512) {
+			t.Fatalf("byte %d = %d", i, v)
+		}
+	}
+	if st := c.Stats(); st.Pins != 0 {
+		t.Fatalf("ReadAt left pins: %+v", st)
+	}
+}
