@@ -16,7 +16,7 @@ func TestFaultyReads(t *testing.T) {
 	if !errors.As(err, &se) || se.Sector != 5 || !errors.Is(err, ErrBadSector) {
 		t.Fatalf("read across a bad sector: %v, want sector 5", err)
 	}
-	if n != 3*512 || string(buf[:n]) != string(pattern(512*16)[1024:1024+n]) {
+	if n != 3*512 || string(buf[:n]) != string(pattern(512 * 16)[1024:1024+n]) {
 		t.Fatalf("read returned %d good bytes before the bad sector, want 1536", n)
 	}
 	if !strings.Contains(err.Error(), "sector 5: bad sector") {
