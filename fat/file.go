@@ -1,0 +1,335 @@
+package fat
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Sys is what FileInfo.Sys returns for every file and directory.
+type Sys struct {
+	Alloc        int64  // bytes allocated: the size rounded up to whole clusters (directories: their chain)
+	Attrs        uint8  // FAT attribute byte
+	AttrString   string // the attributes as letters of R H S A D V, in that order
+	FirstCluster uint32
+	Created      time.Time // with the 10-ms field
+	Accessed     time.Time // a date only
+	ShortName    string    // the 8.3 name as stored, "NAME.EXT"
+	Ino          uint64    // from the entry's place on the volume; 1 for the root
+}
+
+// attrString spells an attribute byte as letters.
+func attrString(a uint8) string {
+	var sb strings.Builder
+	for _, x := range []struct {
+		bit uint8
+		c   byte
+	}{{attrReadOnly, 'R'}, {attrHidden, 'H'}, {attrSystem, 'S'}, {attrArchive, 'A'}, {attrDirectory, 'D'}, {attrVolumeID, 'V'}} {
+		if a&x.bit != 0 {
+			sb.WriteByte(x.c)
+		}
+	}
+	return sb.String()
+}
+
+// fileInfo is the fs.FileInfo of a node.
+type fileInfo struct {
+	name  string
+	size  int64
+	mode  fs.FileMode
+	mtime time.Time
+	sys   *Sys
+}
+
+func (fi *fileInfo) Name() string       { return fi.name }
+func (fi *fileInfo) Size() int64        { return fi.size }
+func (fi *fileInfo) Mode() fs.FileMode  { return fi.mode }
+func (fi *fileInfo) ModTime() time.Time { return fi.mtime }
+func (fi *fileInfo) IsDir() bool        { return fi.mode.IsDir() }
+func (fi *fileInfo) Sys() any           { return fi.sys }
+
+// stat builds the FileInfo of n.
+func (v *FS) stat(n *node) *fileInfo {
+	e := &n.ent
+	fi := &fileInfo{name: n.name, mode: 0o444}
+	sys := &Sys{
+		Attrs:        e.Attr,
+		AttrString:   attrString(e.Attr),
+		FirstCluster: e.cluster(v.g.fatType),
+		ShortName:    n.short,
+		Ino:          uint64(n.off / dirEntrySize),
+	}
+	fi.sys = sys
+	if n.root {
+		fi.name, fi.mode = ".", fs.ModeDir|0o555
+		sys.Ino = 1
+		if v.g.fatType == fat32 {
+			sys.Alloc = v.chainBytes(v.g.rootCluster)
+		} else {
+			sys.Alloc = v.g.rootBytes()
+		}
+		return fi
+	}
+	fi.mtime = decodeTime(e.WrtDate, e.WrtTime, 0, v.loc)
+	sys.Created = decodeTime(e.CrtDate, e.CrtTime, e.CrtTimeTenth, v.loc)
+	sys.Accessed = decodeTime(e.LstAccDate, 0, 0, v.loc)
+	if n.isDir() {
+		fi.mode = fs.ModeDir | 0o555
+		sys.Alloc = v.chainBytes(v.dirKey(n))
+		return fi
+	}
+	fi.size = int64(e.FileSize)
+	sys.Alloc = v.g.clustersFor(fi.size) * int64(v.g.clusterSize)
+	return fi
+}
+
+// chainBytes is the size of a directory's cluster chain, as far as it can
+// be walked.
+func (v *FS) chainBytes(first uint32) int64 {
+	perCluster := int64(v.g.clusterSize / dirEntrySize)
+	n, _ := v.newChain(first, (maxDirEntries+perCluster-1)/perCluster).length()
+	return int64(n) * int64(v.g.clusterSize)
+}
+
+// dirEntryInfo is the fs.DirEntry of a node.
+type dirEntryInfo struct {
+	v *FS
+	n *node
+}
+
+func (d dirEntryInfo) Name() string { return d.n.name }
+func (d dirEntryInfo) IsDir() bool  { return d.n.isDir() }
+func (d dirEntryInfo) Type() fs.FileMode {
+	if d.n.isDir() {
+		return fs.ModeDir
+	}
+	return 0
+}
+func (d dirEntryInfo) Info() (fs.FileInfo, error) { return d.v.stat(d.n), nil }
+func (d dirEntryInfo) String() string             { return fs.FormatDirEntry(d) }
+
+// File is an open file: fs.File, io.ReaderAt and io.Seeker. It is safe for
+// concurrent use.
+type File struct {
+	v     *FS
+	name  string
+	n     *node
+	size  int64
+	chain *chain // nil when the file is empty
+
+	mu     sync.Mutex
+	off    int64
+	closed bool
+
+	endOnce sync.Once
+	endErr  error
+}
+
+var (
+	_ fs.File        = (*File)(nil)
+	_ io.ReaderAt    = (*File)(nil)
+	_ io.Seeker      = (*File)(nil)
+	_ fs.ReadDirFile = (*Dir)(nil)
+)
+
+func (v *FS) openFile(name string, n *node) *File {
+	f := &File{v: v, name: name, n: n, size: int64(n.ent.FileSize)}
+	if f.size > 0 {
+		f.chain = v.newChain(n.ent.cluster(v.g.fatType), v.g.clustersFor(f.size))
+	}
+	return f
+}
+
+func (f *File) Stat() (fs.FileInfo, error) { return f.v.stat(f.n), nil }
+
+func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return pathErr("close", f.name, fs.ErrClosed)
+	}
+	f.closed = true
+	return nil
+}
+
+func (f *File) Read(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return 0, pathErr("read", f.name, fs.ErrClosed)
+	}
+	n, err := f.readAt(p, f.off)
+	f.off += int64(n)
+	return n, err
+}
+
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	f.mu.Lock()
+	closed := f.closed
+	f.mu.Unlock()
+	if closed {
+		return 0, pathErr("read", f.name, fs.ErrClosed)
+	}
+	if off < 0 {
+		return 0, pathErr("read", f.name, errors.New("negative offset"))
+	}
+	n, err := f.readAt(p, off)
+	if err == nil && n < len(p) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (f *File) Seek(offset int64, whence int) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return 0, pathErr("seek", f.name, fs.ErrClosed)
+	}
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += f.off
+	case io.SeekEnd:
+		offset += f.size
+	default:
+		return 0, pathErr("seek", f.name, errors.New("invalid whence"))
+	}
+	if offset < 0 {
+		return 0, pathErr("seek", f.name, errors.New("negative position"))
+	}
+	f.off = offset
+	return offset, nil
+}
+
+// readAt reads from the file's clusters: each run of contiguous clusters
+// in one device request straight into p. It returns io.EOF only when off
+// is at or past the end.
+func (f *File) readAt(p []byte, off int64) (int, error) {
+	if off >= f.size {
+		return 0, io.EOF
+	}
+	end := min(off+int64(len(p)), f.size)
+	g := f.v.g
+	shift := g.clusterShift()
+	lastIdx := uint32((f.size - 1) >> shift)
+	pos := off
+	for pos < end {
+		idx := uint32(pos >> shift)
+		cl, cont, err := f.chain.locate(idx)
+		if errors.Is(err, errChainEnd) {
+			err = corruptf(f.chain.last, "cluster chain ends at cluster %d after %d bytes, but the file has %d", f.chain.last, int64(idx)<<shift, f.size)
+		}
+		if err == nil && idx+cont > lastIdx {
+			f.endOnce.Do(func() { f.endErr = f.chain.verifyEnd(lastIdx) })
+			err = f.endErr
+		}
+		if err != nil {
+			return int(pos - off), pathErr("read", f.name, err)
+		}
+		segEnd := min(end, int64(idx+cont)<<shift)
+		devOff := g.clusterOffset(cl) + pos&int64(g.clusterSize-1)
+		if err := f.v.readData(p[pos-off:segEnd-off], devOff); err != nil {
+			return int(pos - off), pathErr("read", f.name, err)
+		}
+		pos = segEnd
+	}
+	return int(end - off), nil
+}
+
+// readData reads len(dst) bytes at byte offset off of the volume straight
+// from the device: the whole sectors in one request into dst, partial
+// sectors at either edge through a one-sector bounce buffer.
+func (v *FS) readData(dst []byte, off int64) error {
+	ss := int64(v.dev.SectorSize())
+	var bounce []byte
+	edge := func(dst []byte, off int64) error {
+		if bounce == nil {
+			bounce = make([]byte, ss)
+		}
+		at := off - off%ss
+		if _, err := v.dev.ReadAt(bounce, at); err != nil {
+			return err
+		}
+		copy(dst, bounce[off-at:])
+		return nil
+	}
+	if head := off % ss; head != 0 {
+		n := min(int64(len(dst)), ss-head)
+		if err := edge(dst[:n], off); err != nil {
+			return err
+		}
+		dst, off = dst[n:], off+n
+	}
+	if mid := int64(len(dst)) / ss * ss; mid > 0 {
+		if _, err := v.dev.ReadAt(dst[:mid], off); err != nil {
+			return err
+		}
+		dst, off = dst[mid:], off+mid
+	}
+	if len(dst) > 0 {
+		return edge(dst, off)
+	}
+	return nil
+}
+
+// Dir is an open directory.
+type Dir struct {
+	v    *FS
+	name string
+	n    *node
+
+	mu      sync.Mutex
+	list    []fs.DirEntry
+	loaded  bool
+	closed  bool
+	readErr error
+}
+
+func (d *Dir) Stat() (fs.FileInfo, error) { return d.v.stat(d.n), nil }
+
+func (d *Dir) Read([]byte) (int, error) {
+	return 0, pathErr("read", d.name, errors.New("is a directory"))
+}
+
+func (d *Dir) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return pathErr("close", d.name, fs.ErrClosed)
+	}
+	d.closed = true
+	return nil
+}
+
+// ReadDir returns the next count entries in directory order (all the rest
+// when count <= 0), as fs.ReadDirFile specifies.
+func (d *Dir) ReadDir(count int) ([]fs.DirEntry, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, pathErr("readdir", d.name, fs.ErrClosed)
+	}
+	if !d.loaded {
+		d.list, d.readErr = d.v.dirEntries(d.n)
+		d.loaded = true
+	}
+	if d.readErr != nil {
+		return nil, pathErr("readdir", d.name, d.readErr)
+	}
+	if count <= 0 {
+		out := d.list
+		d.list = nil
+		return out, nil
+	}
+	if len(d.list) == 0 {
+		return nil, io.EOF
+	}
+	count = min(count, len(d.list))
+	out := d.list[:count:count]
+	d.list = d.list[count:]
+	return out, nil
+}
