@@ -301,3 +301,36 @@ func (t *Timeout) Sync() error {
 	_, err := t.do("sync", 0, 0, func([]byte) (int, error) { return 0, t.dev.Sync() }, nil)
 	return err
 }
+
+// Retry wraps a device so that a request that fails with a media error is
+// tried again, up to n more times. Requests that fail otherwise (out of
+// range, read-only, a timeout: a dead drive is not asked again) are not
+// retried.
+type Retry struct {
+	Device
+	n int
+}
+
+// NewRetry wraps d with n retries.
+func NewRetry(d Device, n int) *Retry { return &Retry{Device: d, n: n} }
+
+// Unwrap returns the device under the wrapper.
+func (r *Retry) Unwrap() Device { return r.Device }
+
+func (r *Retry) ReadAt(p []byte, off int64) (n int, err error) {
+	for try := 0; ; try++ {
+		n, err = r.Device.ReadAt(p, off)
+		if err == nil || try >= r.n || !errors.Is(err, ErrBadSector) {
+			return n, err
+		}
+	}
+}
+
+func (r *Retry) WriteAt(p []byte, off int64) (n int, err error) {
+	for try := 0; ; try++ {
+		n, err = r.Device.WriteAt(p, off)
+		if err == nil || try >= r.n || !errors.Is(err, ErrBadSector) {
+			return n, err
+		}
+	}
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Extraction benchmark: mediafs against the peer tools, on the same images.
+
+Builds a ~1 GiB mixed tree (about 20,000 small files in nested directories
+with long names, and 40 files of 10-30 MiB), masters it as ISO 9660 with
+`genisoimage -J -R` and as FAT32 with `mkfs.fat` + `mcopy -s`, then times
+extracting each image into a tmpfs (/dev/shm, so the disk does not drown
+the figures) with every tool, reporting the median of --runs runs and the
+peak RSS. `cat IMAGE >/dev/null` and `cp -a` / `tar -x` of the source tree
+are the limits.
+
+Not a test: run it by hand (`python3 bench/bench.py`); CI does not.
+Needs: go, genisoimage, bsdtar, 7zz, xorriso, mkfs.fat, mtools, sleuthkit.
+"""
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=True, check=True, **kw)
+
+
+def make_tree(root, small, large, seed=1):
+    rnd = random.Random(seed)
+    os.makedirs(root)
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf",
+             "hotel", "india", "juliett", "kilo", "lima", "mike", "november"]
+    dirs = [root]
+    for i in range(400):
+        parent = rnd.choice(dirs) if len(dirs) < 8 or rnd.random() < 0.7 else root
+        if parent.count(os.sep) - root.count(os.sep) > 6:
+            parent = root
+        d = os.path.join(parent, "%s %s directory %03d" % (rnd.choice(words), rnd.choice(words), i))
+        os.makedirs(d)
+        dirs.append(d)
+    blob = os.urandom(1 << 20)
+    for i in range(small):
+        d = rnd.choice(dirs)
+        n = int(rnd.lognormvariate(8.5, 1.2)) % (256 << 10)
+        name = "%s-%s small file number %05d with a long name.dat" % (rnd.choice(words), rnd.choice(words), i)
+        off = rnd.randrange(0, len(blob) - n) if n < len(blob) else 0
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(blob[off:off + n])
+    for i in range(large):
+        d = rnd.choice(dirs)
+        n = rnd.randrange(10 << 20, 30 << 20)
+        with open(os.path.join(d, "large file %02d.bin" % i), "wb") as f:
+            f.write(os.urandom(n))
+
+
+def tree_bytes(root):
+    total = 0
+    for dp, _, fns in os.walk(root):
+        for fn in fns:
+            total += os.lstat(os.path.join(dp, fn)).st_size
+    return total
+
+
+def measure(cmd, dest, runs):
+    times, rss = [], []
+    for _ in range(runs):
+        if dest:
+            shutil.rmtree(dest, ignore_errors=True)
+            os.makedirs(dest)
+        # /usr/bin/time is not always installed: a tiny rusage reporter
+        # runs the command and reports its own children's peak RSS.
+        wrapped = [sys.executable, "-c",
+                   "import resource,subprocess,sys,time;t=time.perf_counter();"
+                   "r=subprocess.run(sys.argv[1],shell=True,stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL);"
+                   "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)",
+                   cmd]
+        out = subprocess.run(wrapped, capture_output=True, text=True, check=True).stdout.split()
+        dt, kb, rc = float(out[0]), int(out[1]), int(out[2])
+        if rc != 0:
+            print("  ! %s exited %d" % (cmd, rc), file=sys.stderr)
+        times.append(dt)
+        rss.append(kb)
+    if dest:
+        shutil.rmtree(dest, ignore_errors=True)
+    return statistics.median(times), max(rss)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default="/dev/shm/mediafs-bench", help="scratch directory (tmpfs)")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--small", type=int, default=20000)
+    ap.add_argument("--large", type=int, default=40)
+    ap.add_argument("--fs", choices=["iso", "fat", "all"], default="all")
+    ap.add_argument("--keep", action="store_true", help="keep the tree and images for the next run")
+    args = ap.parse_args()
+
+    w = args.work
+    tree = os.path.join(w, "tree")
+    out = os.path.join(w, "out")
+    os.makedirs(w, exist_ok=True)
+    mediafs = os.path.join(w, "mediafs")
+    sh("cd %s && go build -o %s ./cmd/mediafs" % (REPO, mediafs))
+    if not os.path.isdir(tree):
+        print("making the tree ...", file=sys.stderr)
+        make_tree(tree, args.small, args.large)
+    size = tree_bytes(tree)
+    print("tree: %.2f GiB in %d small and %d large files" % (size / 2**30, args.small, args.large))
+    tarball = os.path.join(w, "tree.tar")
+    if not os.path.exists(tarball):
+        sh("tar -C %s -cf %s ." % (tree, tarball))
+
+    rows = []
+
+    def row(name, cmd, dest=True):
+        t, kb = measure(cmd, out if dest else None, args.runs)
+        rows.append((name, t, kb))
+        print("  %-34s %7.2f s  %7.1f MiB" % (name, t, kb / 1024), file=sys.stderr)
+
+    row("cp -a (source tree)", "cp -a %s/. %s/" % (tree, out))
+    row("tar -x (source tree)", "tar -C %s -xf %s" % (out, tarball))
+
+    if args.fs in ("iso", "all"):
+        iso = os.path.join(w, "tree.iso")
+        if not os.path.exists(iso):
+            sh("genisoimage -quiet -J -R -joliet-long -o %s %s" % (iso, tree))
+        rows.append(("-- ISO 9660 (genisoimage -J -R) --", None, None))
+        row("cat IMAGE >/dev/null", "cat %s" % iso, dest=False)
+        row("mediafs extract", "%s extract -q %s %s" % (mediafs, iso, out))
+        row("bsdtar -xf", "bsdtar -C %s -xf %s" % (out, iso))
+        row("7zz x", "7zz x -y -o%s %s" % (out, iso))
+        row("xorriso -osirrox on -extract", "xorriso -osirrox on -indev %s -extract / %s" % (iso, out))
+
+    if args.fs in ("fat", "all"):
+        img = os.path.join(w, "tree.fat32")
+        if not os.path.exists(img):
+            sh("truncate -s %d %s && mkfs.fat -F 32 -n BENCH %s >/dev/null" % (int(size * 1.15) + (64 << 20), img, img))
+            sh("MTOOLS_SKIP_CHECK=1 mcopy -s -i %s %s/* ::/" % (img, tree))
+        rows.append(("-- FAT32 (mkfs.fat + mcopy -s) --", None, None))
+        row("cat IMAGE >/dev/null", "cat %s" % img, dest=False)
+        row("mediafs extract", "%s extract -q %s %s" % (mediafs, img, out))
+        row("mcopy -s", "MTOOLS_SKIP_CHECK=1 mcopy -s -n -i %s ::/ %s" % (img, out))
+        row("7zz x", "7zz x -y -o%s %s" % (out, img))
+        row("tsk_recover", "tsk_recover -a %s %s" % (img, out))
+
+    print()
+    print("| tool | median (s) | peak RSS (MiB) |")
+    print("|---|---:|---:|")
+    for name, t, kb in rows:
+        if t is None:
+            print("| **%s** | | |" % name.strip("- "))
+        else:
+            print("| %s | %.2f | %.1f |" % (name, t, kb / 1024))
+    if not args.keep:
+        shutil.rmtree(w, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

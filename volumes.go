@@ -1,0 +1,220 @@
+package mediafs
+
+import (
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/mediafs/mediafs/cache"
+	"github.com/mediafs/mediafs/device"
+	"github.com/mediafs/mediafs/fat"
+	"github.com/mediafs/mediafs/iso9660"
+	"github.com/mediafs/mediafs/partition"
+)
+
+// VolumeInfo describes an opened volume; its JSON form is what
+// `mediafs info --json` prints (DESIGN.md, "info").
+type VolumeInfo struct {
+	FS         string          `json:"fs"` // fat12, fat16, fat32, iso9660
+	Label      string          `json:"label"`
+	SectorSize int             `json:"sector_size"`
+	BlockSize  int             `json:"block_size"` // ISO logical block, FAT cluster
+	Size       int64           `json:"size"`
+	Free       *int64          `json:"free,omitempty"`  // FAT
+	Dirty      *bool           `json:"dirty,omitempty"` // FAT
+	Serial     string          `json:"serial,omitempty"`
+	Joliet     *bool           `json:"joliet,omitempty"`     // ISO
+	RockRidge  *bool           `json:"rock_ridge,omitempty"` // ISO
+	ElTorito   *bool           `json:"el_torito,omitempty"`  // ISO
+	Namespace  string          `json:"namespace,omitempty"`  // ISO: the name space in use
+	Session    int64           `json:"session,omitempty"`    // ISO: first sector of the session read
+	Boot       []BootInfo      `json:"boot,omitempty"`       // ISO: El Torito entries
+	Partition  int             `json:"partition,omitempty"`  // the partition opened, from 1
+	Partitions []PartitionInfo `json:"partitions,omitempty"`
+	Details    map[string]any  `json:"details,omitempty"`
+	Warnings   []string        `json:"warnings"`
+}
+
+// BootInfo is one El Torito boot catalog entry.
+type BootInfo struct {
+	Index       int    `json:"index"` // from 1, as `cat --boot N` takes it
+	Platform    string `json:"platform"`
+	Bootable    bool   `json:"bootable"`
+	Emulation   string `json:"emulation"`
+	LoadSegment uint16 `json:"load_segment"`
+	SystemType  uint8  `json:"system_type"`
+	LoadSectors uint16 `json:"load_sectors"` // 512-byte virtual sectors
+	LoadRBA     uint32 `json:"load_rba"`     // 2048-byte sector of the image
+	Size        int64  `json:"size"`         // bytes `cat --boot` yields
+}
+
+// PartitionInfo is one entry of a partition table.
+type PartitionInfo struct {
+	Index    int    `json:"index"`
+	Table    string `json:"table"` // mbr or gpt
+	Start    int64  `json:"start"` // bytes
+	Size     int64  `json:"size"`  // bytes
+	Type     string `json:"type"`
+	TypeName string `json:"type_name,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Bootable bool   `json:"bootable,omitempty"`
+	Selected bool   `json:"selected,omitempty"`
+}
+
+func partitionInfos(t *partition.Table, selected int) []PartitionInfo {
+	var out []PartitionInfo
+	for _, p := range t.Partitions {
+		out = append(out, PartitionInfo{Index: p.Index, Table: t.Kind, Start: p.Start, Size: p.Size,
+			Type: p.Type, TypeName: p.TypeName, Name: p.Name, Bootable: p.Bootable, Selected: p.Index == selected})
+	}
+	return out
+}
+
+// CacheStatser is implemented by every FS: it reports the block cache's
+// pinned and dirty counts, which the tests assert are zero after every
+// operation.
+type CacheStatser interface {
+	CacheStats() cache.Stats
+}
+
+// BootFS is implemented by ISO 9660 file systems: El Torito boot images.
+type BootFS interface {
+	Boot(i int) (*iso9660.BootImage, error)
+}
+
+// isoFS is an ISO 9660 volume.
+type isoFS struct {
+	*iso9660.FS
+	dev  device.Device
+	info VolumeInfo
+}
+
+func openISO(d device.Device, v device.Device, o *options) (FS, error) {
+	f, err := iso9660.Open(v, iso9660.Options{Namespace: o.namespace, Session: o.session})
+	if err != nil {
+		return nil, err
+	}
+	in := f.Info()
+	t, fl := true, false
+	b := func(x bool) *bool {
+		if x {
+			return &t
+		}
+		return &fl
+	}
+	vi := VolumeInfo{
+		FS: "iso9660", Label: in.Label, SectorSize: 2048, BlockSize: in.BlockSize, Size: in.Size,
+		Joliet: b(in.Joliet), RockRidge: b(in.RockRidge), ElTorito: b(in.ElTorito),
+		Namespace: in.Namespace, Session: o.session, Warnings: append([]string{}, in.Warnings...),
+		Details: map[string]any{"volume_blocks": in.VolumeBlocks},
+	}
+	for k, val := range map[string]string{"joliet_label": in.JolietLabel, "system_id": in.SystemID,
+		"volume_set_id": in.VolumeSetID, "publisher": in.Publisher, "preparer": in.Preparer, "application": in.Application} {
+		if val != "" {
+			vi.Details[k] = val
+		}
+	}
+	if in.Joliet {
+		vi.Details["joliet_level"] = in.JolietLevel
+	}
+	if !in.Created.IsZero() {
+		vi.Details["created"] = in.Created.UTC().Format(time.RFC3339)
+	}
+	if !in.Modified.IsZero() {
+		vi.Details["modified"] = in.Modified.UTC().Format(time.RFC3339)
+	}
+	for _, e := range in.Boot {
+		vi.Boot = append(vi.Boot, BootInfo{Index: e.Index + 1, Platform: e.Platform, Bootable: e.Bootable,
+			Emulation: e.Emulation, LoadSegment: e.LoadSegment, SystemType: e.SystemType,
+			LoadSectors: e.SectorCount, LoadRBA: e.LoadRBA, Size: e.Size})
+	}
+	return &isoFS{FS: f, dev: d, info: vi}, nil
+}
+
+func (f *isoFS) Info() VolumeInfo { return f.info }
+
+func (f *isoFS) Close() error {
+	err := f.FS.Close()
+	if cerr := f.dev.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// fatFS is a FAT volume.
+type fatFS struct {
+	*fat.FS
+	dev  device.Device
+	info VolumeInfo
+}
+
+// openFAT opens the FAT volume of size bytes at byte off of d, whose boot
+// sector says it has bps-byte sectors.
+func openFAT(d device.Device, off, size int64, bps int, where string, o *options) (*fatFS, error) {
+	var vol device.Device = d
+	if off != 0 || size != d.Size() {
+		w, err := device.NewWindow(d, off, size)
+		if err != nil {
+			return nil, err
+		}
+		vol = w
+	}
+	// The BPB decides the sector size of an image; a block device keeps its
+	// own (the driver accepts a BPB sector that is a multiple of it).
+	if bps != vol.SectorSize() && bps%vol.SectorSize() == 0 {
+		if !o.blockDev {
+			v, err := device.NewView(vol, bps)
+			if err != nil {
+				return nil, err
+			}
+			vol = v
+		}
+	}
+	f, err := fat.Open(vol, fat.Options{CodePage: o.codePage, Location: o.location})
+	if err != nil {
+		if where != "" {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		return nil, err
+	}
+	in := f.Info()
+	free, dirty := in.Free, in.Dirty
+	vi := VolumeInfo{
+		FS: in.Type, Label: in.Label, SectorSize: in.SectorSize, BlockSize: in.ClusterSize,
+		Size: in.Size, Free: &free, Dirty: &dirty,
+		Serial:   fmt.Sprintf("%04X-%04X", in.Serial>>16, in.Serial&0xFFFF),
+		Warnings: append([]string{}, in.Warnings...),
+		Details: map[string]any{"clusters": in.Clusters, "fats": in.FATs, "oem_name": in.OEMName,
+			"boot_label": in.BootLabel, "hard_error": in.HardError},
+	}
+	if where != "" {
+		fmt.Sscanf(where, "partition %d", &vi.Partition)
+	}
+	return &fatFS{FS: f, dev: d, info: vi}, nil
+}
+
+func (f *fatFS) Info() VolumeInfo { return f.info }
+
+func (f *fatFS) Close() error {
+	err := f.FS.Close()
+	if cerr := f.dev.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ReadLink reports that FAT has no symbolic links.
+func (f *fatFS) ReadLink(name string) (string, error) {
+	if _, err := f.FS.Stat(name); err != nil {
+		return "", err
+	}
+	return "", &fs.PathError{Op: "readlink", Path: "/" + name, Err: fs.ErrInvalid}
+}
+
+// Lstat is Stat: FAT has no symbolic links.
+func (f *fatFS) Lstat(name string) (fs.FileInfo, error) { return f.FS.Stat(name) }
+
+var (
+	_ LinkFS = (*isoFS)(nil)
+	_ LinkFS = (*fatFS)(nil)
+)
