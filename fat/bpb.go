@@ -69,7 +69,9 @@ func (b *bootSector) extOffset() int {
 }
 
 // hasExtBPB reports whether the extended boot signature is present.
-func (b *bootSector) hasExtBPB() bool { return b.BootSig == extBootSig || b.BootSig == extBootSigSerial }
+func (b *bootSector) hasExtBPB() bool {
+	return b.BootSig == extBootSig || b.BootSig == extBootSigSerial
+}
 
 // totalSectors is TotSec16, or TotSec32 when TotSec16 is zero (fatgen103).
 func (b *bootSector) totalSectors() int64 {

@@ -186,6 +186,20 @@ func TestEmbeddedSdmmcRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := mustOpen(t, device.NewStrict(w), Options{})
+	names := rootInOrder(t, v)
+	want := []string{"64MB.DAT", "EMPTY.DAT", "README.TXT", "TEST", ".fseventsd", "This is a long file name £99", "Copy of Readme.txt"}
+	if !slices.Equal(names, want) {
+		t.Errorf("root in directory order: %q, want %q", names, want)
+	}
+	fi, err := v.Stat("this is a long file name £99")
+	if err != nil || fi.Sys().(*Sys).ShortName != "THISIS~9" {
+		t.Errorf("case-folded LFN lookup: %v %v", fi, err)
+	}
+}
+
+// rootInOrder lists the root directory in on-disk order.
+func rootInOrder(t *testing.T, v *FS) []string {
+	t.Helper()
 	f, err := v.Open(".")
 	if err != nil {
 		t.Fatal(err)
@@ -199,14 +213,7 @@ func TestEmbeddedSdmmcRoot(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	want := []string{"64MB.DAT", "EMPTY.DAT", "README.TXT", "TEST", ".fseventsd", "This is a long file name £99", "Copy of Readme.txt"}
-	if !slices.Equal(names, want) {
-		t.Errorf("root in directory order: %q, want %q", names, want)
-	}
-	fi, err := v.Stat("this is a long file name £99")
-	if err != nil || fi.Sys().(*Sys).ShortName != "THISIS~9" {
-		t.Errorf("case-folded LFN lookup: %v %v", fi, err)
-	}
+	return names
 }
 
 // decodeBlkidEnc undoes blkid's \xNN escapes.
@@ -389,7 +396,7 @@ func TestDosfstoolsDamaged(t *testing.T) {
 		msg  string // text the error must hold
 	}
 	broken := map[string][]want{
-		"check-circular_chain.fsck":       {{"TEST4CLS.TXT", "read /TEST4CLS.TXT: cluster chain loops at cluster 4"}},
+		"check-circular_chain.fsck": {{"TEST4CLS.TXT", "read /TEST4CLS.TXT: cluster chain loops at cluster 4"}},
 	}
 	// Chains longer than the file (check-chain_too_long, and
 	// check-chain_to_free_cluster, whose extra cluster is free) read the

@@ -432,18 +432,7 @@ func TestDirectoryEntries(t *testing.T) {
 	tv.img[tv.entryOffset(root, tv.slots[root]-1)] = 0 // end marker hides it
 
 	v := tv.mount(t, Options{})
-	f, err := v.Open(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ents, err := f.(fs.ReadDirFile).ReadDir(-1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
+	names := rootInOrder(t, v)
 	want := []string{"lower.txt", "mixed.TXT", "σSC.TXT", "T:ST_E~1.PFI", "Good long name.txt", "BADCHE~1.TXT", "AFTERORP.TXT", "MISSIN~1.TXT", "SUBDIR", "ZZZ.TXT"}
 	if strings.Join(names, "|") != strings.Join(want, "|") {
 		t.Errorf("entries\n got %q\nwant %q", names, want)
@@ -540,15 +529,15 @@ func TestTimes(t *testing.T) {
 	}{
 		{0x5821, 0x6000, 0, time.Date(2024, 1, 1, 12, 0, 0, 0, loc)},
 		{0x5821, 0x6001, 199, time.Date(2024, 1, 1, 12, 0, 3, 990*int(time.Millisecond), loc)},
-		{0, 0x6000, 0, time.Time{}},            // no date
-		{0x8800, 0, 0, time.Time{}},            // month 0 (fat16_noheads)
-		{0x5821 | 13<<5, 0, 0, time.Time{}},    // month 13
-		{0x5840 | 30, 0, 0, time.Time{}},       // 30 February
-		{0x5821, 24 << 11, 0, time.Time{}},     // hour 24
-		{0x5821, 0x6000, 200, time.Time{}},     // tenths 200
-		{0x5821, 60 << 5, 0, time.Time{}},      // minute 60
-		{0x5821, 30, 0, time.Time{}},           // second 60
-		{0xFFFF, 0xBF7D, 199, time.Time{}},     // day 31 of month 15
+		{0, 0x6000, 0, time.Time{}},         // no date
+		{0x8800, 0, 0, time.Time{}},         // month 0 (fat16_noheads)
+		{0x5821 | 13<<5, 0, 0, time.Time{}}, // month 13
+		{0x5840 | 30, 0, 0, time.Time{}},    // 30 February
+		{0x5821, 24 << 11, 0, time.Time{}},  // hour 24
+		{0x5821, 0x6000, 200, time.Time{}},  // tenths 200
+		{0x5821, 60 << 5, 0, time.Time{}},   // minute 60
+		{0x5821, 30, 0, time.Time{}},        // second 60
+		{0xFFFF, 0xBF7D, 199, time.Time{}},  // day 31 of month 15
 		{0xFF9F, 0xBF7D, 199, time.Date(2107, 12, 31, 23, 59, 59, 990*int(time.Millisecond), loc)},
 	} {
 		if got := decodeTime(c.date, c.tm, c.tenths, loc); !got.Equal(c.want) || got.IsZero() != c.want.IsZero() {
@@ -595,7 +584,6 @@ func TestLFNSlotsRoundTrip(t *testing.T) {
 	}
 }
 
-
 func TestShortNameChecksum(t *testing.T) {
 	// A value worked by hand with the fatgen103 rotate-and-add.
 	var n [11]byte
@@ -610,5 +598,119 @@ func TestShortNameChecksum(t *testing.T) {
 	copy(n[:], "README  TXT")
 	if shortNameChecksum(n) == sum {
 		t.Error("different names, same checksum")
+	}
+}
+
+// TestFAT12Straddle reads a chain whose entries cross a sector boundary of
+// the FAT (cluster 341's entry occupies bytes 511 and 512).
+func TestFAT12Straddle(t *testing.T) {
+	for _, ss := range []int{512, 1024} {
+		tv := newTestVol(t, fat12, ss, 1, 1500)
+		straddler := uint32(ss*2/3) - 2 // 1.5-byte entries: one near here crosses the sector end
+		for c := straddler - 2; c < straddler+3; c++ {
+			if off := tv.g.fatEntryOffset(0, c) % int64(ss); off == int64(ss-1) {
+				straddler = c
+			}
+		}
+		tv.next = straddler - 3
+		data := randBytes(9, 8*ss)
+		tv.addFile(tv.root(), "CROSS.BIN", data)
+		v := tv.mount(t, Options{})
+		if off := v.g.fatEntryOffset(0, straddler) % int64(ss); off != int64(ss-1) {
+			t.Fatalf("S%d: cluster %d's entry is at %d in its sector", ss, straddler, off)
+		}
+		if got, err := fs.ReadFile(v, "CROSS.BIN"); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("S%d: %v", ss, err)
+		}
+	}
+}
+
+func TestClusterCountCappedByFAT(t *testing.T) {
+	tv := newTestVol(t, fat16, 512, 1, 5000)
+	// Claim more data sectors than the FAT can describe.
+	binary.LittleEndian.PutUint16(tv.img[19:], uint16(len(tv.img)/512+3000))
+	tv.img = append(tv.img, make([]byte, 3000*512)...)
+	v := tv.mount(t, Options{})
+	inf := v.Info()
+	limit := int64(tv.g.fatSectors)*512/2 - 2
+	if inf.Clusters != limit || !hasWarning(inf, "the FAT describes only") {
+		t.Errorf("clusters %d (FAT holds %d), warnings %q", inf.Clusters, limit, inf.Warnings)
+	}
+}
+
+// TestBadSectors: a media error names the file and the sector, leaves no
+// pins, and the rest of the volume stays readable.
+func TestBadSectors(t *testing.T) {
+	tv := newTestVol(t, fat16, 2048, 1, 5000)
+	d := tv.mkdir(tv.root(), "DIR")
+	first, _ := tv.addFile(d, "FILE.BIN", randBytes(4, 10000))
+	tv.addFile(tv.root(), "OK.TXT", []byte("fine"))
+	badData := tv.g.clusterSector(first + 2)
+	badFAT := tv.g.reserved // the first FAT sector
+	dev := &badSectors{Device: device.NewMemory(tv.img, 2048), bad: map[int64]bool{badData: true}}
+	v := mustOpen(t, device.NewStrict(dev), Options{})
+	_, err := fs.ReadFile(v, "DIR/FILE.BIN")
+	if !errors.Is(err, device.ErrBadSector) || err.Error() != fmt.Sprintf("read /DIR/FILE.BIN: sector %d: bad sector", badData) {
+		t.Errorf("error %v", err)
+	}
+	if got, err := fs.ReadFile(v, "OK.TXT"); err != nil || string(got) != "fine" {
+		t.Errorf("other file: %v", err)
+	}
+	// The FAT sector: chain walks fail, and a later read tries again.
+	dev.bad = map[int64]bool{badFAT: true}
+	v2 := mustOpen(t, device.NewStrict(dev), Options{})
+	if !hasWarning(v2.Info(), fmt.Sprintf("sector %d: bad sector", badFAT)) {
+		t.Errorf("warnings %q", v2.Info().Warnings)
+	}
+	if _, err := fs.ReadFile(v2, "DIR/FILE.BIN"); !errors.Is(err, device.ErrBadSector) {
+		t.Errorf("error %v", err)
+	}
+	dev.bad = nil
+	if got, err := fs.ReadFile(v2, "DIR/FILE.BIN"); err != nil || !bytes.Equal(got, randBytes(4, 10000)) {
+		t.Errorf("after the sector recovered: %v", err)
+	}
+}
+
+// TestConcurrentReaders shares one FS and one File among goroutines (run
+// with -race).
+func TestConcurrentReaders(t *testing.T) {
+	tv := newTestVol(t, fat32, 512, 1, 70000)
+	var want [][]byte
+	for i := range 8 {
+		want = append(want, randBytes(uint64(i), 20000+i*1000))
+		tv.addFile(tv.root(), fmt.Sprintf("F%d.BIN", i), want[i])
+	}
+	v := tv.mount(t, Options{CacheBlocks: 4})
+	shared, err := v.Open("F0.BIN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shared.Close()
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			if i%2 == 0 {
+				got, err := fs.ReadFile(v, fmt.Sprintf("F%d.BIN", i/2))
+				if err == nil && !bytes.Equal(got, want[i/2]) {
+					err = fmt.Errorf("F%d differs", i/2)
+				}
+				errs <- err
+				return
+			}
+			buf := make([]byte, 777)
+			for off := int64(i); off < 20000; off += 777 {
+				n, err := shared.(io.ReaderAt).ReadAt(buf, off)
+				if err != nil && err != io.EOF || !bytes.Equal(buf[:n], want[0][off:off+int64(n)]) {
+					errs <- fmt.Errorf("shared ReadAt(%d): %v", off, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -111,6 +111,23 @@ func (d dirEntryInfo) Type() fs.FileMode {
 func (d dirEntryInfo) Info() (fs.FileInfo, error) { return d.v.stat(d.n), nil }
 func (d dirEntryInfo) String() string             { return fs.FormatDirEntry(d) }
 
+// handle is the open/closed state shared by File and Dir.
+type handle struct {
+	mu     sync.Mutex
+	closed bool
+}
+
+// close marks the handle closed; closing twice is an error.
+func (h *handle) close(name string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return pathErr("close", name, fs.ErrClosed)
+	}
+	h.closed = true
+	return nil
+}
+
 // File is an open file: fs.File, io.ReaderAt and io.Seeker. It is safe for
 // concurrent use.
 type File struct {
@@ -120,9 +137,8 @@ type File struct {
 	size  int64
 	chain *chain // nil when the file is empty
 
-	mu     sync.Mutex
+	handle // mu also guards off
 	off    int64
-	closed bool
 
 	endOnce sync.Once
 	endErr  error
@@ -145,15 +161,7 @@ func (v *FS) openFile(name string, n *node) *File {
 
 func (f *File) Stat() (fs.FileInfo, error) { return f.v.stat(f.n), nil }
 
-func (f *File) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return pathErr("close", f.name, fs.ErrClosed)
-	}
-	f.closed = true
-	return nil
-}
+func (f *File) Close() error { return f.close(f.name) }
 
 func (f *File) Read(p []byte) (int, error) {
 	f.mu.Lock()
@@ -282,10 +290,9 @@ type Dir struct {
 	name string
 	n    *node
 
-	mu      sync.Mutex
+	handle  // mu also guards the listing
 	list    []fs.DirEntry
 	loaded  bool
-	closed  bool
 	readErr error
 }
 
@@ -295,15 +302,7 @@ func (d *Dir) Read([]byte) (int, error) {
 	return 0, pathErr("read", d.name, errors.New("is a directory"))
 }
 
-func (d *Dir) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return pathErr("close", d.name, fs.ErrClosed)
-	}
-	d.closed = true
-	return nil
-}
+func (d *Dir) Close() error { return d.close(d.name) }
 
 // ReadDir returns the next count entries in directory order (all the rest
 // when count <= 0), as fs.ReadDirFile specifies.

@@ -405,57 +405,59 @@ func pathErr(op, name string, err error) error {
 	return &fs.PathError{Op: op, Path: "/" + name, Err: err}
 }
 
-// Open opens the named file or directory for reading.
-func (v *FS) Open(name string) (fs.File, error) {
+// resolveOp checks an io/fs path and resolves it, wrapping every failure
+// in a *fs.PathError for op.
+func (v *FS) resolveOp(op, name string) (*node, []uint32, error) {
 	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+		return nil, nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
 	n, anc, err := v.resolve(name)
 	if err != nil {
+		return nil, nil, pathErr(op, name, err)
+	}
+	return n, anc, nil
+}
+
+// Open opens the named file or directory for reading.
+func (v *FS) Open(name string) (fs.File, error) {
+	n, anc, err := v.resolveOp("open", name)
+	if err != nil {
+		return nil, err
+	}
+	if !n.isDir() {
+		return v.openFile(name, n), nil
+	}
+	if err := v.checkCycle(n, anc); err != nil {
 		return nil, pathErr("open", name, err)
 	}
-	if n.isDir() {
-		if err := v.checkCycle(n, anc); err != nil {
-			return nil, pathErr("open", name, err)
-		}
-		return &Dir{v: v, name: name, n: n}, nil
-	}
-	return v.openFile(name, n), nil
+	return &Dir{v: v, name: name, n: n}, nil
 }
 
 // Stat describes the named file or directory.
 func (v *FS) Stat(name string) (fs.FileInfo, error) {
-	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
-	}
-	n, _, err := v.resolve(name)
+	n, _, err := v.resolveOp("stat", name)
 	if err != nil {
-		return nil, pathErr("stat", name, err)
+		return nil, err
 	}
 	return v.stat(n), nil
 }
 
 // ReadDir lists the named directory, sorted by name.
 func (v *FS) ReadDir(name string) ([]fs.DirEntry, error) {
-	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrInvalid}
+	n, anc, err := v.resolveOp("readdir", name)
+	if err != nil {
+		return nil, err
 	}
-	n, anc, err := v.resolve(name)
-	if err == nil && !n.isDir() {
+	if !n.isDir() {
 		err = ErrNotDir
+	} else if err = v.checkCycle(n, anc); err == nil {
+		var list []fs.DirEntry
+		if list, err = v.dirEntries(n); err == nil {
+			slices.SortFunc(list, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+			return list, nil
+		}
 	}
-	if err == nil {
-		err = v.checkCycle(n, anc)
-	}
-	if err != nil {
-		return nil, pathErr("readdir", name, err)
-	}
-	list, err := v.dirEntries(n)
-	if err != nil {
-		return nil, pathErr("readdir", name, err)
-	}
-	slices.SortFunc(list, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	return list, nil
+	return nil, pathErr("readdir", name, err)
 }
 
 func (v *FS) dirEntries(n *node) ([]fs.DirEntry, error) {

@@ -22,6 +22,9 @@ func seedVolumes(t testing.TB) [][]byte {
 		tv.addFile(tv.root(), "SHORT.TXT", []byte("short"))
 		e := tv.mkdir(d, "SUB")
 		tv.addFile(e, "😀.bin", []byte{1, 2, 3})
+		// Cut the image after its last used cluster: the fuzzers work
+		// better on small inputs, and truncated volumes still mount.
+		tv.img = tv.img[:tv.g.clusterOffset(tv.next)]
 		out = append(out, tv.img)
 		// The same with a loop in the file's chain.
 		bad := append([]byte(nil), tv.img...)

@@ -95,7 +95,9 @@ type SectorError struct {
 	Err    error
 }
 
-func (e *SectorError) Error() string { return fmt.Sprintf("partition table: sector %d: %v", e.Sector, e.Err) }
+func (e *SectorError) Error() string {
+	return fmt.Sprintf("partition table: sector %d: %v", e.Sector, e.Err)
+}
 func (e *SectorError) Unwrap() error { return e.Err }
 
 // reader reads whole sectors.
