@@ -273,7 +273,10 @@ func openPartition(d device.Device, ft *foundTable, o *options) (FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.info.Partitions = partitionInfos(ft.tab, p.Index)
+	f.parts = partitionInfos(ft.tab, p.Index)
+	for _, w := range ft.tab.Warnings {
+		f.extraWarn = append(f.extraWarn, strings.ToUpper(ft.tab.Kind)+": "+w)
+	}
 	return f, nil
 }
 

@@ -3,6 +3,8 @@ package mediafs
 import (
 	"fmt"
 	"io/fs"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/mediafs/mediafs/cache"
@@ -141,11 +143,16 @@ func (f *isoFS) Close() error {
 	return err
 }
 
-// fatFS is a FAT volume.
+// fatFS is a FAT volume. Its VolumeInfo is made on first use: counting
+// free clusters reads the whole FAT, which Open must not do.
 type fatFS struct {
 	*fat.FS
-	dev  device.Device
-	info VolumeInfo
+	dev       device.Device
+	partition int
+	parts     []PartitionInfo
+	extraWarn []string // from the partition table
+	infoOnce  sync.Once
+	info      VolumeInfo
 }
 
 // openFAT opens the FAT volume of size bytes at byte off of d, whose boot
@@ -161,14 +168,12 @@ func openFAT(d device.Device, off, size int64, bps int, where string, o *options
 	}
 	// The BPB decides the sector size of an image; a block device keeps its
 	// own (the driver accepts a BPB sector that is a multiple of it).
-	if bps != vol.SectorSize() && bps%vol.SectorSize() == 0 {
-		if !o.blockDev {
-			v, err := device.NewView(vol, bps)
-			if err != nil {
-				return nil, err
-			}
-			vol = v
+	if bps != vol.SectorSize() && bps%vol.SectorSize() == 0 && !o.blockDev {
+		v, err := device.NewView(vol, bps)
+		if err != nil {
+			return nil, err
 		}
+		vol = v
 	}
 	f, err := fat.Open(vol, fat.Options{CodePage: o.codePage, Location: o.location})
 	if err != nil {
@@ -177,23 +182,37 @@ func openFAT(d device.Device, off, size int64, bps int, where string, o *options
 		}
 		return nil, err
 	}
-	in := f.Info()
-	free, dirty := in.Free, in.Dirty
-	vi := VolumeInfo{
-		FS: in.Type, Label: in.Label, SectorSize: in.SectorSize, BlockSize: in.ClusterSize,
-		Size: in.Size, Free: &free, Dirty: &dirty,
-		Serial:   fmt.Sprintf("%04X-%04X", in.Serial>>16, in.Serial&0xFFFF),
-		Warnings: append([]string{}, in.Warnings...),
-		Details: map[string]any{"clusters": in.Clusters, "fats": in.FATs, "oem_name": in.OEMName,
-			"boot_label": in.BootLabel, "hard_error": in.HardError},
-	}
+	ff := &fatFS{FS: f, dev: d}
 	if where != "" {
-		fmt.Sscanf(where, "partition %d", &vi.Partition)
+		fmt.Sscanf(where, "partition %d", &ff.partition)
 	}
-	return &fatFS{FS: f, dev: d, info: vi}, nil
+	return ff, nil
 }
 
-func (f *fatFS) Info() VolumeInfo { return f.info }
+// OpenWarnings returns what was tolerated while opening, without the FAT
+// scan that Info makes.
+func (f *fatFS) OpenWarnings() []string {
+	return append(slices.Clone(f.extraWarn), f.FS.MountWarnings()...)
+}
+
+func (f *fatFS) Info() VolumeInfo {
+	f.infoOnce.Do(func() {
+		in := f.FS.Info()
+		free, dirty := in.Free, in.Dirty
+		f.info = VolumeInfo{
+			FS: in.Type, Label: in.Label, SectorSize: in.SectorSize, BlockSize: in.ClusterSize,
+			Size: in.Size, Free: &free, Dirty: &dirty,
+			Serial:     fmt.Sprintf("%04X-%04X", in.Serial>>16, in.Serial&0xFFFF),
+			Partition:  f.partition,
+			Partitions: f.parts,
+			Warnings:   append(slices.Clone(f.extraWarn), in.Warnings...),
+			Details: map[string]any{"clusters": in.Clusters, "fats": in.FATs, "active_fat": in.ActiveFAT,
+				"fats_differ": in.FATsDiffer, "oem_name": in.OEMName, "boot_label": in.BootLabel,
+				"hard_error": in.HardError},
+		}
+	})
+	return f.info
+}
 
 func (f *fatFS) Close() error {
 	err := f.FS.Close()
@@ -201,6 +220,19 @@ func (f *fatFS) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// OpenWarnings returns the warnings found while opening.
+func (f *isoFS) OpenWarnings() []string { return slices.Clone(f.info.Warnings) }
+
+// OpenWarnings returns what was tolerated while opening f. Unlike
+// f.Info().Warnings it never scans the volume (a FAT's free-cluster count
+// reads the whole FAT).
+func OpenWarnings(f FS) []string {
+	if w, ok := f.(interface{ OpenWarnings() []string }); ok {
+		return w.OpenWarnings()
+	}
+	return f.Info().Warnings
 }
 
 // ReadLink reports that FAT has no symbolic links.

@@ -10,7 +10,8 @@ peak RSS. `cat IMAGE >/dev/null` and `cp -a` / `tar -x` of the source tree
 are the limits.
 
 Not a test: run it by hand (`python3 bench/bench.py`); CI does not.
-Needs: go, genisoimage, bsdtar, 7zz, xorriso, mkfs.fat, mtools, sleuthkit.
+Needs: go, GNU time (/usr/bin/time, Debian package "time"), genisoimage,
+bsdtar, 7zz, xorriso, mkfs.fat, mtools, sleuthkit.
 """
 
 import argparse
@@ -67,24 +68,19 @@ def tree_bytes(root):
 
 
 def measure(cmd, dest, runs):
+    """Median wall time and peak RSS (KiB) of cmd over runs, by GNU time."""
     times, rss = [], []
     for _ in range(runs):
         if dest:
             shutil.rmtree(dest, ignore_errors=True)
             os.makedirs(dest)
-        # /usr/bin/time is not always installed: a tiny rusage reporter
-        # runs the command and reports its own children's peak RSS.
-        wrapped = [sys.executable, "-c",
-                   "import resource,subprocess,sys,time;t=time.perf_counter();"
-                   "r=subprocess.run(sys.argv[1],shell=True,stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL);"
-                   "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)",
-                   cmd]
-        out = subprocess.run(wrapped, capture_output=True, text=True, check=True).stdout.split()
-        dt, kb, rc = float(out[0]), int(out[1]), int(out[2])
-        if rc != 0:
-            print("  ! %s exited %d" % (cmd, rc), file=sys.stderr)
-        times.append(dt)
-        rss.append(kb)
+        p = subprocess.run(["/usr/bin/time", "-f", "%e %M", "/bin/sh", "-c", "exec " + cmd],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        last = p.stderr.strip().splitlines()[-1].split()
+        if p.returncode != 0:
+            print("  ! %s exited %d: %s" % (cmd, p.returncode, p.stderr.strip()[-300:]), file=sys.stderr)
+        times.append(float(last[0]))
+        rss.append(int(last[1]))
     if dest:
         shutil.rmtree(dest, ignore_errors=True)
     return statistics.median(times), max(rss)
@@ -134,7 +130,7 @@ def main():
         row("mediafs extract", "%s extract -q %s %s" % (mediafs, iso, out))
         row("bsdtar -xf", "bsdtar -C %s -xf %s" % (out, iso))
         row("7zz x", "7zz x -y -o%s %s" % (out, iso))
-        row("xorriso -osirrox on -extract", "xorriso -osirrox on -indev %s -extract / %s" % (iso, out))
+        row("xorriso -osirrox on -extract", "xorriso -osirrox on -indev stdio:%s -extract / %s" % (iso, out))
 
     if args.fs in ("fat", "all"):
         img = os.path.join(w, "tree.fat32")

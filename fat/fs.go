@@ -232,13 +232,25 @@ func (v *FS) checkFATHead() []string {
 	return warn
 }
 
-// Info describes the volume. The first call counts the free clusters and
-// compares the FAT copies, reading the FATs in large runs.
+// MountWarnings returns what was tolerated at mount, without the FAT scan
+// that Info makes.
+func (v *FS) MountWarnings() []string { return slices.Clone(v.info.Warnings) }
+
+// Info describes the volume. The first call compares the FAT copies and,
+// unless a FAT32 FSInfo sector vouches for it on a cleanly unmounted volume,
+// counts the free clusters, reading the FATs in large runs; Open itself
+// never scans the FAT, so that opening a 2 TiB volume stays instant.
 func (v *FS) Info() Info {
 	v.scanOnce.Do(func() {
 		inf := v.info
 		inf.Warnings = slices.Clone(inf.Warnings)
 		free, differ, err := v.scanFATs()
+		if hint, ok := v.fsinfoFree(); ok {
+			if err == nil && hint != free {
+				inf.Warnings = append(inf.Warnings, fmt.Sprintf("FSInfo says %d free clusters; the FAT has %d", hint, free))
+			}
+			free, err = hint, nil
+		}
 		if err != nil {
 			inf.Free = -1
 			inf.Warnings = append(inf.Warnings, fmt.Sprintf("counting free clusters: %v", err))
@@ -254,6 +266,20 @@ func (v *FS) Info() Info {
 	inf := v.scanned
 	inf.Warnings = slices.Clone(inf.Warnings)
 	return inf
+}
+
+// fsinfoFree returns the FSInfo free count when it can be trusted: the
+// sector's three signatures are right, the count is known and possible,
+// and the volume was unmounted cleanly (a dirty volume's FSInfo may be
+// stale). fatgen103 calls it a hint; Windows trusts it on clean volumes.
+func (v *FS) fsinfoFree() (int64, bool) {
+	if !v.fsinfoOK || v.info.Dirty || v.fsinfo.FreeCount == 0xFFFFFFFF {
+		return 0, false
+	}
+	if int64(v.fsinfo.FreeCount) > int64(v.g.clusters) {
+		return 0, false
+	}
+	return int64(v.fsinfo.FreeCount), true
 }
 
 // scanFATs counts free entries of the active FAT and compares it with the

@@ -132,8 +132,10 @@ func (g *globals) open(cmd *cobra.Command, image string) (mediafs.FS, error) {
 	if err != nil {
 		return nil, openErr(fmt.Errorf("%s: %w", image, err))
 	}
-	for _, w := range f.Info().Warnings {
-		g.warn("%s: %s", image, w)
+	if !g.quiet && cmd.Name() != "info" { // info prints its warnings itself
+		for _, w := range mediafs.OpenWarnings(f) {
+			g.warn("%s: %s", image, w)
+		}
 	}
 	return f, nil
 }
