@@ -140,7 +140,7 @@ def main():
         rows.append(("-- FAT32 (mkfs.fat + mcopy -s) --", None, None))
         row("cat IMAGE >/dev/null", "cat %s" % img, dest=False)
         row("mediafs extract", "%s extract -q %s %s" % (mediafs, img, out))
-        row("mcopy -s", "MTOOLS_SKIP_CHECK=1 mcopy -s -n -i %s ::/ %s" % (img, out))
+        row("mcopy -s", "env MTOOLS_SKIP_CHECK=1 mcopy -s -n -i %s ::/ %s" % (img, out))
         row("7zz x", "7zz x -y -o%s %s" % (out, img))
         row("tsk_recover", "tsk_recover -a %s %s" % (img, out))
 

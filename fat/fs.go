@@ -69,6 +69,8 @@ type FS struct {
 
 	scanOnce sync.Once
 	scanned  Info // info plus the FAT scan
+
+	dirs dirCache // parsed directories
 }
 
 // ErrNotDir is returned when a path runs through a file as if it were a
@@ -379,11 +381,11 @@ func (v *FS) resolve(name string) (*node, []uint32, error) {
 		if !n.root {
 			anc = append(anc, v.dirKey(n))
 		}
-		list, err := v.readDir(n)
+		pd, err := v.dir(n)
 		if err != nil {
 			return nil, nil, err
 		}
-		n = lookup(list, elem)
+		n = pd.lookup(elem)
 		if n == nil {
 			return nil, nil, fs.ErrNotExist
 		}
@@ -401,23 +403,6 @@ func (v *FS) checkCycle(n *node, anc []uint32) error {
 	k := v.dirKey(n)
 	if slices.Contains(anc, k) {
 		return corruptf(k, "directory refers back to an ancestor directory at cluster %d", k)
-	}
-	return nil
-}
-
-// lookup finds elem in a directory listing the way Windows does: the long
-// and the short name both match, without regard to case. An exact match
-// wins over a case-folded one.
-func lookup(list []*node, elem string) *node {
-	for _, n := range list {
-		if n.name == elem {
-			return n
-		}
-	}
-	for _, n := range list {
-		if strings.EqualFold(n.name, elem) || strings.EqualFold(n.short, elem) {
-			return n
-		}
 	}
 	return nil
 }
@@ -487,12 +472,12 @@ func (v *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 }
 
 func (v *FS) dirEntries(n *node) ([]fs.DirEntry, error) {
-	nodes, err := v.readDir(n)
+	pd, err := v.dir(n)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]fs.DirEntry, len(nodes))
-	for i, c := range nodes {
+	out := make([]fs.DirEntry, len(pd.list))
+	for i, c := range pd.list {
 		out[i] = dirEntryInfo{v: v, n: c}
 	}
 	return out, nil

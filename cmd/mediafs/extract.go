@@ -22,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mediafs/mediafs"
+	"github.com/mediafs/mediafs/fat"
 	"github.com/mediafs/mediafs/iso9660"
 )
 
@@ -94,7 +95,7 @@ type extractor struct {
 	links   []linkJob
 	bar     *progressbar.ProgressBar
 	isRoot  bool
-	umask   int
+	umask   fs.FileMode
 	written atomic.Int64
 }
 
@@ -131,6 +132,8 @@ func (x *extractor) warn(format string, a ...any) {
 
 func (x *extractor) run(paths []string) error {
 	x.isRoot = os.Geteuid() == 0
+	x.umask = fs.FileMode(unix.Umask(0))
+	unix.Umask(int(x.umask))
 	if x.workers <= 0 {
 		x.workers = 2 * runtime.GOMAXPROCS(0)
 	}
@@ -229,7 +232,7 @@ func (x *extractor) entry(name, host string, fi fs.FileInfo, jobs chan<- fileJob
 			return
 		}
 		x.mu.Lock()
-		x.dirs = append(x.dirs, dirMeta{host: host, mode: mode, mtime: fi.ModTime()})
+		x.dirs = append(x.dirs, dirMeta{host: host, mode: hostPerm(fi), mtime: fi.ModTime()})
 		x.mu.Unlock()
 		ents, err := x.fsys.ReadDir(name)
 		if err != nil {
@@ -307,19 +310,20 @@ func (x *extractor) file(j fileJob, buf []byte) {
 		return
 	}
 	defer src.Close()
-	// Replace what is there, never writing through a link.
-	if st, err := os.Lstat(j.host); err == nil {
-		if st.IsDir() {
-			if err := os.RemoveAll(j.host); err != nil {
-				x.fail("extract %s: %v", disp, err)
-				return
-			}
-		} else if err := os.Remove(j.host); err != nil {
-			x.fail("extract %s: %v", disp, err)
-			return
+	// Create it anew; if something is in the way, replace it (as tar
+	// does), never writing through a link.
+	perm := hostPerm(j.fi)
+	out, err := os.OpenFile(j.host, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, perm)
+	if errors.Is(err, fs.ErrExist) {
+		if st, lerr := os.Lstat(j.host); lerr == nil && st.IsDir() {
+			err = os.RemoveAll(j.host)
+		} else {
+			err = os.Remove(j.host)
+		}
+		if err == nil {
+			out, err = os.OpenFile(j.host, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, perm)
 		}
 	}
-	out, err := os.OpenFile(j.host, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		x.fail("extract %s: %v", disp, err)
 		return
@@ -354,9 +358,12 @@ func (x *extractor) file(j fileJob, buf []byte) {
 	} else {
 		_, rerr = io.CopyBuffer(out, src, buf)
 	}
-	perm := j.fi.Mode().Perm() | j.fi.Mode()&fs.ModeSticky
-	if err := out.Chmod(perm); err != nil && rerr == nil {
-		rerr = fmt.Errorf("extract %s: %w", disp, err)
+	// The umask may have taken bits away; put them back (one syscall
+	// saved per file where it did not).
+	if perm&^x.umask != perm {
+		if err := out.Chmod(perm); err != nil && rerr == nil {
+			rerr = fmt.Errorf("extract %s: %w", disp, err)
+		}
 	}
 	if err := out.Close(); err != nil && rerr == nil {
 		rerr = fmt.Errorf("extract %s: %w", disp, err)
@@ -415,7 +422,7 @@ func (x *extractor) finishLinks() {
 func (x *extractor) finishDirs() {
 	slices.SortFunc(x.dirs, func(a, b dirMeta) int { return len(b.host) - len(a.host) })
 	for _, d := range x.dirs {
-		os.Chmod(d.host, d.mode.Perm()|d.mode&fs.ModeSticky)
+		os.Chmod(d.host, d.mode)
 		if !d.mtime.IsZero() {
 			os.Chtimes(d.host, d.mtime, d.mtime)
 		}
@@ -458,6 +465,25 @@ func (x *extractor) special(name, host string, fi fs.FileInfo) {
 	if mt := fi.ModTime(); !mt.IsZero() {
 		os.Chtimes(host, mt, mt)
 	}
+}
+
+// hostPerm is the permission an extracted file or directory gets. Media
+// with permissions of their own (Rock Ridge) keep them, less set-id bits.
+// FAT has only attributes: a file is 0644, or 0444 with the read-only
+// attribute, and a directory 0755, as mtools and the Linux vfat driver
+// give them.
+func hostPerm(fi fs.FileInfo) fs.FileMode {
+	if s, ok := fi.Sys().(*fat.Sys); ok {
+		switch {
+		case fi.IsDir():
+			return 0o755
+		case s.Attrs&0x01 != 0:
+			return 0o444
+		default:
+			return 0o644
+		}
+	}
+	return fi.Mode().Perm() | fi.Mode()&fs.ModeSticky
 }
 
 func describeType(m fs.FileMode) string {

@@ -1,0 +1,145 @@
+package fat
+
+import (
+	"container/list"
+	"strings"
+	"sync"
+	"unicode"
+)
+
+// parsedDir is a directory read and parsed once, with its names indexed:
+// path lookups and listings of large trees must not re-read and re-parse
+// every directory on the way for every file (extracting 20,000 files would
+// otherwise parse each directory once per file in it).
+type parsedDir struct {
+	list  []*node            // in on-disk order
+	exact map[string]*node   // the first node of each exact name
+	fold  map[string][]*node // nodes by case-folded long and short name, in on-disk order
+}
+
+func newParsedDir(l []*node) *parsedDir {
+	p := &parsedDir{list: l, exact: make(map[string]*node, len(l)), fold: make(map[string][]*node, len(l))}
+	for _, n := range l {
+		if _, ok := p.exact[n.name]; !ok {
+			p.exact[n.name] = n
+		}
+		k := foldKey(n.name)
+		p.fold[k] = append(p.fold[k], n)
+		if ks := foldKey(n.short); ks != k {
+			p.fold[ks] = append(p.fold[ks], n)
+		}
+	}
+	return p
+}
+
+// lookup finds elem as Windows does: the exact name first, then the first
+// entry whose long or short name matches it case-insensitively.
+func (p *parsedDir) lookup(elem string) *node {
+	if n, ok := p.exact[elem]; ok {
+		return n
+	}
+	var best *node
+	for _, n := range p.fold[foldKey(elem)] {
+		if strings.EqualFold(n.name, elem) || strings.EqualFold(n.short, elem) {
+			if best == nil || n.off < best.off {
+				best = n
+			}
+		}
+	}
+	return best
+}
+
+// foldKey maps every string that strings.EqualFold equates to the same key:
+// each rune becomes the smallest rune of its case-folding orbit.
+func foldKey(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			m = min(m, f)
+		}
+		b.WriteRune(m)
+	}
+	return b.String()
+}
+
+// dirCache keeps parsed directories, least recently used first out, bounded
+// by the number of entries held. A directory that failed to read (a bad
+// sector) is not kept, so a later look tries the medium again. A writer
+// must call forget for every directory it changes.
+type dirCache struct {
+	mu      sync.Mutex
+	m       map[uint32]*list.Element
+	lru     list.List // of *dirCacheItem, front = most recent
+	entries int
+	max     int
+}
+
+type dirCacheItem struct {
+	key uint32
+	dir *parsedDir
+}
+
+const dirCacheMaxEntries = 65536 // about 16 MiB of names at most
+
+func (c *dirCache) get(key uint32) *parsedDir {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[key]; ok {
+		c.lru.MoveToFront(e)
+		return e.Value.(*dirCacheItem).dir
+	}
+	return nil
+}
+
+func (c *dirCache) put(key uint32, d *parsedDir) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[uint32]*list.Element)
+		c.max = dirCacheMaxEntries
+	}
+	if len(d.list) > c.max {
+		return
+	}
+	if e, ok := c.m[key]; ok {
+		c.entries -= len(e.Value.(*dirCacheItem).dir.list)
+		c.lru.Remove(e)
+	}
+	c.m[key] = c.lru.PushFront(&dirCacheItem{key: key, dir: d})
+	c.entries += len(d.list)
+	for c.entries > c.max {
+		e := c.lru.Back()
+		it := e.Value.(*dirCacheItem)
+		c.lru.Remove(e)
+		delete(c.m, it.key)
+		c.entries -= len(it.dir.list)
+	}
+}
+
+// forget drops a directory (after a change to it).
+func (c *dirCache) forget(key uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[key]; ok {
+		c.entries -= len(e.Value.(*dirCacheItem).dir.list)
+		c.lru.Remove(e)
+		delete(c.m, key)
+	}
+}
+
+// dir returns directory d parsed, from the cache when it can.
+func (v *FS) dir(d *node) (*parsedDir, error) {
+	key := v.dirKey(d)
+	if p := v.dirs.get(key); p != nil {
+		return p, nil
+	}
+	l, err := v.readDir(d)
+	if err != nil {
+		return nil, err
+	}
+	p := newParsedDir(l)
+	v.dirs.put(key, p)
+	return p, nil
+}
