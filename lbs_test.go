@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"testing"
 	"testing/fstest"
@@ -338,5 +340,68 @@ func TestListingIndependentOfBlockSize(t *testing.T) {
 		} else if fmt.Sprint(got) != fmt.Sprint(ref) {
 			t.Fatalf("lbs %d listing differs from lbs 2048:\n%v\n%v", lbs, got, ref)
 		}
+	}
+}
+
+// A file over 4 GiB is stored as several sections (ECMA-119 6.5.1, flag
+// 0x80). The source and the image are sparse, so the test writes a few
+// marker bytes, not 4.5 GiB.
+func TestMultiExtentOver4GiB(t *testing.T) {
+	dir := t.TempDir()
+	const size = 4<<30 + 123457
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	big, err := os.Create(filepath.Join(src, "BIG.BIN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	markers := map[int64]byte{0: 1, 1<<32 - 2049: 2, 1<<32 - 1: 3, 1 << 32: 4, 1<<32 + 1: 5, size - 1: 6}
+	for off, b := range markers {
+		if _, err := big.WriteAt([]byte{b}, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big.Close()
+	os.WriteFile(filepath.Join(src, "SMALL.TXT"), []byte("after the big one\n"), 0o644)
+	for _, lbs := range []int{512, 2048} {
+		img := filepath.Join(dir, fmt.Sprintf("big%d.iso", lbs))
+		if _, err := mkiso.WriteFile(img, os.DirFS(src), mkiso.Options{BlockSize: lbs}); err != nil {
+			t.Skipf("cannot write a sparse 4 GiB image here: %v", err)
+		}
+		f, err := mediafs.Open(img, mediafs.ReadOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := fs.Stat(f, "BIG.BIN")
+		if err != nil || fi.Size() != size {
+			t.Fatalf("lbs %d: BIG.BIN: %v, size %d, want %d", lbs, err, fi.Size(), int64(size))
+		}
+		if s := fi.Sys().(*iso9660.Sys); len(s.Extents) < 2 || s.Alloc != (size+int64(lbs)-1)/int64(lbs)*int64(lbs) {
+			t.Fatalf("lbs %d: %d sections, alloc %d", lbs, len(s.Extents), s.Alloc)
+		}
+		file, _ := f.Open("BIG.BIN")
+		ra := file.(io.ReaderAt)
+		for off, want := range markers {
+			b := make([]byte, 3)
+			n, err := ra.ReadAt(b, off-1)
+			if off == 0 {
+				n, err = ra.ReadAt(b[1:], 0)
+				n++
+			}
+			if n < 2 || b[1] != want || (off > 0 && b[0] != markers[off-1]) || (err != nil && !errors.Is(err, io.EOF)) {
+				t.Errorf("lbs %d: bytes around %d: % x (%d, %v), want marker %d", lbs, off, b[:n], n, err, want)
+			}
+		}
+		// A read across the section boundary is one seamless read.
+		b := make([]byte, 4)
+		if n, err := ra.ReadAt(b, 1<<32-2); n != 4 || err != nil || !bytes.Equal(b, []byte{0, 3, 4, 5}) {
+			t.Errorf("lbs %d: read across sections: % x, %d, %v", lbs, b, n, err)
+		}
+		file.Close()
+		if got, err := fs.ReadFile(f, "SMALL.TXT"); err != nil || string(got) != "after the big one\n" {
+			t.Errorf("lbs %d: SMALL.TXT: %q %v", lbs, got, err)
+		}
+		f.Close()
+		os.Remove(img)
 	}
 }

@@ -1,6 +1,7 @@
 package mediafs
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -33,8 +34,34 @@ type VolumeInfo struct {
 	Boot       []BootInfo      `json:"boot,omitempty"`       // ISO: El Torito entries
 	Partition  int             `json:"partition,omitempty"`  // the partition opened, from 1
 	Partitions []PartitionInfo `json:"partitions,omitempty"`
-	Details    map[string]any  `json:"details,omitempty"`
+	Details    map[string]any  `json:"-"` // file-system-specific fields, at the top level in JSON
 	Warnings   []string        `json:"warnings"`
+}
+
+// MarshalJSON puts the file-system-specific Details beside the common
+// fields, under their own names (clusters, fats, oem_name, ... for FAT;
+// volume_blocks, joliet_label, publisher, ... for ISO 9660).
+func (v VolumeInfo) MarshalJSON() ([]byte, error) {
+	type plain VolumeInfo
+	base, err := json.Marshal(plain(v))
+	if err != nil || len(v.Details) == 0 {
+		return base, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(base, &m); err != nil {
+		return nil, err
+	}
+	for k, val := range v.Details {
+		if _, taken := m[k]; taken {
+			continue
+		}
+		b, err := json.Marshal(val)
+		if err != nil {
+			return nil, err
+		}
+		m[k] = b
+	}
+	return json.Marshal(m)
 }
 
 // BootInfo is one El Torito boot catalog entry.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mediafs/mediafs/device"
 )
 
 // Sys is what FileInfo.Sys returns for every file and directory.
@@ -221,6 +223,30 @@ func (f *File) readAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	end := min(off+int64(len(p)), f.size)
+	err := f.runs(off, end, func(pos, devOff, n int64) error {
+		return f.v.readData(p[pos-off:pos-off+n], devOff)
+	})
+	if re, ok := err.(*runErr); ok {
+		return int(re.pos - off), pathErr("read", f.name, re.err)
+	}
+	return int(end - off), nil
+}
+
+// runErr carries the file position where a run failed.
+type runErr struct {
+	pos int64
+	err error
+}
+
+func (e *runErr) Error() string { return e.err.Error() }
+func (e *runErr) Unwrap() error { return e.err }
+
+// runs walks the file's bytes [off, end) as runs of contiguous clusters,
+// calling fn with each run's file position, byte offset on the volume and
+// length, and checking the chain as it goes: a chain that ends early, or
+// whose end is damaged, is corruption naming the cluster.
+// Its error, if any, is a *runErr holding the file position reached.
+func (f *File) runs(off, end int64, fn func(pos, devOff, n int64) error) error {
 	g := f.v.g
 	shift := g.clusterShift()
 	lastIdx := uint32((f.size - 1) >> shift)
@@ -236,17 +262,41 @@ func (f *File) readAt(p []byte, off int64) (int, error) {
 			err = f.endErr
 		}
 		if err != nil {
-			return int(pos - off), pathErr("read", f.name, err)
+			return &runErr{pos, err}
 		}
 		segEnd := min(end, int64(idx+cont)<<shift)
 		devOff := g.clusterOffset(cl) + pos&int64(g.clusterSize-1)
-		if err := f.v.readData(p[pos-off:segEnd-off], devOff); err != nil {
-			return int(pos - off), pathErr("read", f.name, err)
+		if err := fn(pos, devOff, segEnd-pos); err != nil {
+			return &runErr{pos, err}
 		}
 		pos = segEnd
 	}
-	return int(end - off), nil
+	return nil
 }
+
+// MediumRanges maps the file's bytes [off, off+n) (clipped to its size) to
+// byte ranges of the volume's device, in file order, checking the cluster
+// chain as a read would. Callers may copy those ranges from the device's
+// host file in the kernel (see device.HostFile).
+func (f *File) MediumRanges(off, n int64) ([]device.Range, error) {
+	end := min(off+n, f.size)
+	var out []device.Range
+	err := f.runs(off, end, func(pos, devOff, n int64) error {
+		if k := len(out) - 1; k >= 0 && out[k].End() == devOff {
+			out[k].Len += n
+		} else {
+			out = append(out, device.Range{Off: devOff, Len: n})
+		}
+		return nil
+	})
+	if re, ok := err.(*runErr); ok {
+		return nil, pathErr("read", f.name, re.err)
+	}
+	return out, nil
+}
+
+// Device is the device the volume is read from.
+func (v *FS) Device() device.Device { return v.dev }
 
 // readData reads len(dst) bytes at byte offset off of the volume straight
 // from the device: the whole sectors in one request into dst, partial

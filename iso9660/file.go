@@ -322,6 +322,40 @@ func (fl *file) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// MediumRanges maps the file's bytes [off, off+n) (clipped to its size) to
+// byte ranges of the device, in file order, so that callers may copy them
+// from the device's host file in the kernel (see device.HostFile). zisofs
+// files, whose bytes are not on the medium as such, and files without data
+// (links, device nodes) return an error: read them with ReadAt.
+func (fl *file) MediumRanges(off, n int64) ([]device.Range, error) {
+	perr := func(err error) error { return &fs.PathError{Op: "read", Path: slashPath(fl.name), Err: err} }
+	if fl.n.zf != nil || fl.n.isLink || (fl.n.hasPX && !fl.n.fileMode().IsRegular()) {
+		return nil, perr(errors.ErrUnsupported)
+	}
+	if off < 0 || n < 0 {
+		return nil, perr(fs.ErrInvalid)
+	}
+	end := min(off+n, fl.n.size)
+	var out []device.Range
+	for pos := off; pos < end; {
+		disk, run, ok := fl.fs.mapOffset(fl.n, pos)
+		if !ok {
+			return nil, perr(corrupt(fl.n.recOff, "file offset %d is not mapped", pos))
+		}
+		k := min(run, end-pos)
+		if i := len(out) - 1; i >= 0 && out[i].End() == disk {
+			out[i].Len += k
+		} else {
+			out = append(out, device.Range{Off: disk, Len: k})
+		}
+		pos += k
+	}
+	return out, nil
+}
+
+// Device is the device the volume is read from.
+func (f *FS) Device() device.Device { return f.dev }
+
 // testMapHook, when set by a test, sees every file offset the mapping
 // function is asked about, with the file's allocation (T-ISO-4).
 var testMapHook func(off, alloc int64)

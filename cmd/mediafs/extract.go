@@ -328,35 +328,16 @@ func (x *extractor) file(j fileJob, buf []byte) {
 		x.fail("extract %s: %v", disp, err)
 		return
 	}
-	size := j.fi.Size()
-	var off int64
-	var rerr error
-	if ra, ok := src.(io.ReaderAt); ok {
-		for off < size {
-			n, err := ra.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
-			if n > 0 {
-				if _, werr := out.Write(buf[:n]); werr != nil {
-					rerr = fmt.Errorf("extract %s: %w", disp, werr)
-					break
-				}
-				off += int64(n)
-				if x.bar != nil {
-					x.bar.Add(n)
-				}
-			}
-			if err != nil {
-				if errors.Is(err, io.EOF) && off >= size {
-					break
-				}
-				if errors.Is(err, io.EOF) {
-					err = fmt.Errorf("read %s: file ended at byte %d of %d", disp, off, size)
-				}
-				rerr = err
-				break
-			}
+	var progress func(int64)
+	if x.bar != nil {
+		progress = func(n int64) { x.bar.Add64(n) }
+	}
+	_, rerr := mediafs.CopyTo(out, x.fsys, src, j.fi.Size(), buf, progress)
+	if rerr != nil {
+		var pe *fs.PathError
+		if !errors.As(rerr, &pe) {
+			rerr = fmt.Errorf("extract %s: %w", disp, rerr)
 		}
-	} else {
-		_, rerr = io.CopyBuffer(out, src, buf)
 	}
 	// The umask may have taken bits away; put them back (one syscall
 	// saved per file where it did not).

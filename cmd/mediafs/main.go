@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,6 +61,7 @@ type globals struct {
 	retries    int
 
 	stdout, stderr io.Writer
+	stopProfile    func()
 }
 
 func (g *globals) openOptions(cmd *cobra.Command) ([]mediafs.Option, error) {
@@ -172,6 +174,21 @@ the sector instead of hangs.`,
 	pf.StringVar(&g.mapfile, "map", "", "GNU ddrescue `MAPFILE`: every area not marked finished (+) reads as a bad sector")
 	pf.DurationVar(&g.ioTimeout, "io-timeout", 30*time.Second, "fail a block-device request that gets no answer in this `time` (0: wait for ever)")
 	pf.IntVar(&g.retries, "retries", 0, "try a request that failed with a media error `N` more times")
+	// For performance work only: a CPU profile of the whole run.
+	var cpuprofile string
+	pf.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile to `FILE`")
+	pf.MarkHidden("cpuprofile")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if cpuprofile == "" {
+			return nil
+		}
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return usageErr("--cpuprofile: %v", err)
+		}
+		g.stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+		return pprof.StartCPUProfile(f)
+	}
 	root.AddCommand(newInfoCmd(g), newLsCmd(g), newCatCmd(g), newExtractCmd(g))
 	return root
 }
@@ -192,6 +209,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.Execute()
+	if g.stopProfile != nil {
+		g.stopProfile()
+	}
 	if err == nil {
 		return exitOK
 	}

@@ -1,0 +1,109 @@
+package mediafs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mediafs/mediafs/device"
+)
+
+// mediumRanger is implemented by the files of both drivers: it maps a
+// range of a file to byte ranges of the volume's device.
+type mediumRanger interface {
+	MediumRanges(off, n int64) ([]device.Range, error)
+}
+
+type deviceHolder interface {
+	Device() device.Device
+}
+
+// CopyTo writes the first size bytes of file, opened from fsys, to dst,
+// and returns how many it wrote. Where the medium is a plain image file
+// (no fault map, timeout or retries in between) the file's runs are copied
+// in the kernel with sendfile(2), which spares copying every byte through
+// user space twice; everything else, and anything sendfile does not
+// complete, goes through ReadAt in len(buf)-byte reads, so that errors
+// always name the file and the sector. progress, if not nil, is told of
+// every chunk written.
+func CopyTo(dst *os.File, fsys FS, file fs.File, size int64, buf []byte, progress func(int64)) (int64, error) {
+	done := sendfileRuns(dst, fsys, file, size, progress)
+	if done >= size {
+		return done, nil
+	}
+	ra, ok := file.(io.ReaderAt)
+	if !ok {
+		return done, errors.New("file does not support ReadAt")
+	}
+	if len(buf) == 0 {
+		buf = make([]byte, 1<<20)
+	}
+	for done < size {
+		n, err := ra.ReadAt(buf[:min(int64(len(buf)), size-done)], done)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return done, werr
+			}
+			done += int64(n)
+			if progress != nil {
+				progress(int64(n))
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				if done >= size {
+					break
+				}
+				return done, fmt.Errorf("file ended at byte %d of %d: %w", done, size, io.ErrUnexpectedEOF)
+			}
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// sendfileRuns copies what it can of the file in the kernel and returns
+// the number of bytes written; it stops, leaving the rest to ReadAt, at
+// the first thing it cannot do.
+func sendfileRuns(dst *os.File, fsys FS, file fs.File, size int64, progress func(int64)) int64 {
+	mr, ok := file.(mediumRanger)
+	if !ok || size <= 0 {
+		return 0
+	}
+	dh, ok := fsys.(deviceHolder)
+	if !ok {
+		return 0
+	}
+	host, base, avail, ok := device.HostFile(dh.Device())
+	if !ok {
+		return 0
+	}
+	ranges, err := mr.MediumRanges(0, size)
+	if err != nil {
+		return 0
+	}
+	out, in := int(dst.Fd()), int(host.Fd())
+	var done int64
+	for _, r := range ranges {
+		if r.Off < 0 || r.End() > avail {
+			return done // beyond the host file: the device zero-fills it
+		}
+		off := base + r.Off
+		for left := r.Len; left > 0; {
+			n, err := unix.Sendfile(out, in, &off, int(min(left, 1<<30)))
+			if err != nil || n <= 0 {
+				return done
+			}
+			left -= int64(n)
+			done += int64(n)
+			if progress != nil {
+				progress(int64(n))
+			}
+		}
+	}
+	return done
+}

@@ -1,0 +1,87 @@
+package mediafs_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/mediafs/mediafs"
+	"github.com/mediafs/mediafs/device"
+	"github.com/mediafs/mediafs/iso9660"
+	"github.com/mediafs/mediafs/iso9660/mkiso"
+)
+
+func TestCopyTo(t *testing.T) {
+	dir := t.TempDir()
+	data := payload(42, 3*1<<20+777)
+	src := fstest.MapFS{"DATA.BIN": {Data: data, Mode: 0o644}, "SMALL.TXT": {Data: []byte("x"), Mode: 0o644}}
+	img := filepath.Join(dir, "img.iso")
+	if _, err := mkiso.WriteFile(img, src, mkiso.Options{BlockSize: 512}); err != nil {
+		t.Fatal(err)
+	}
+	copyOut := func(f mediafs.FS, name string) ([]byte, error) {
+		file, err := f.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer file.Close()
+		fi, _ := file.Stat()
+		out, _ := os.Create(filepath.Join(dir, "out"))
+		defer out.Close()
+		var reported int64
+		n, err := mediafs.CopyTo(out, f, file, fi.Size(), make([]byte, 64<<10), func(k int64) { reported += k })
+		if reported != n {
+			return nil, fmt.Errorf("progress reported %d bytes, copied %d", reported, n)
+		}
+		b, _ := os.ReadFile(out.Name())
+		return b, err
+	}
+
+	// A plain image file: copied in the kernel, byte-exact.
+	f, err := mediafs.Open(img, mediafs.ReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := copyOut(f, "DATA.BIN")
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("plain image: %v, equal %v", err, bytes.Equal(got, data))
+	}
+	fi, _ := fs.Stat(f, "DATA.BIN")
+	first := fi.Sys().(*iso9660.Sys).Extents[0].Block * 512
+	f.Close()
+
+	// The same image with a ddrescue map that marks one sector in the
+	// middle of the file bad: the copy stops there with an error naming
+	// the file and the sector, and everything before it was written.
+	bad := (first + 1<<20) / 2048 * 2048
+	m, err := device.ParseMapfile(strings.NewReader(fmt.Sprintf("0 +\n0 %#x +\n%#x 0x800 -\n%#x 0x10000000 +\n", bad, bad, bad+2048)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err = mediafs.Open(img, mediafs.ReadOnly(), mediafs.WithMapfile(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err = copyOut(f, "DATA.BIN")
+	var se *device.SectorError
+	if !errors.As(err, &se) || se.Sector != bad/2048 || !errors.Is(err, device.ErrBadSector) || !strings.Contains(err.Error(), "/DATA.BIN") {
+		t.Fatalf("copy across a mapped-bad sector: %v", err)
+	}
+	if int64(len(got)) > bad-first || !bytes.Equal(got, data[:len(got)]) {
+		t.Fatalf("copied %d bytes before the bad sector at file offset %d", len(got), bad-first)
+	}
+	// Files the bad sector does not touch still copy.
+	if got, err := copyOut(f, "SMALL.TXT"); err != nil || string(got) != "x" {
+		t.Fatalf("unrelated file: %q %v", got, err)
+	}
+	if cs, ok := f.(mediafs.CacheStatser); ok && cs.CacheStats().Pins != 0 {
+		t.Fatalf("pins left: %+v", cs.CacheStats())
+	}
+}
