@@ -19,7 +19,7 @@ import (
 	"github.com/mediafs/mediafs/device"
 )
 
-const corpusDir = "/work/shared/corpus"
+const corpusDir = "../../shared/corpus" // shared/ lies beside the checkout
 
 // corpusPath returns the path of a corpus file, skipping the test when the
 // corpus is not on this machine.

@@ -359,7 +359,7 @@ func TestGUIDString(t *testing.T) {
 
 func TestCorpus(t *testing.T) {
 	t.Run("embedded-sdmmc-rs", func(t *testing.T) {
-		p := "/work/shared/corpus/embedded-sdmmc-rs/disk.img.gz"
+		p := corpusDir + "/embedded-sdmmc-rs/disk.img.gz"
 		gz, err := os.ReadFile(p)
 		if err != nil {
 			t.Skip("corpus not available")
@@ -386,7 +386,7 @@ func TestCorpus(t *testing.T) {
 		}
 	})
 	t.Run("dosfstools referenceFAT32mbr", func(t *testing.T) {
-		head := xxdHead(t, "/work/shared/corpus/dosfstools/referenceFAT32mbr.xxd", 512)
+		head := xxdHead(t, corpusDir+"/dosfstools/referenceFAT32mbr.xxd", 512)
 		tab, err := Read(bytes.NewReader(head), 1024000*1024, 512)
 		if err != nil {
 			t.Fatal(err)
@@ -396,7 +396,7 @@ func TestCorpus(t *testing.T) {
 			t.Errorf("table %+v", tab)
 		}
 		// Its sibling without --mbr is a superfloppy.
-		head = xxdHead(t, "/work/shared/corpus/dosfstools/referenceFAT32.xxd", 512)
+		head = xxdHead(t, corpusDir+"/dosfstools/referenceFAT32.xxd", 512)
 		if tab, err := Read(bytes.NewReader(head), 1024000*1024, 512); tab != nil || err != nil {
 			t.Errorf("referenceFAT32: %+v %v", tab, err)
 		}
@@ -473,3 +473,7 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// corpusDir is the shared corpus of other projects' images; shared/ lies
+// beside the checkout. Tests that need it skip when it is absent.
+const corpusDir = "../../shared/corpus"
