@@ -30,20 +30,34 @@ type deviceHolder interface {
 // complete, goes through ReadAt in len(buf)-byte reads, so that errors
 // always name the file and the sector. progress, if not nil, is told of
 // every chunk written.
-func CopyTo(dst *os.File, fsys FS, file fs.File, size int64, buf []byte, progress func(int64)) (int64, error) {
-	done := sendfileRuns(dst, fsys, file, size, progress)
-	if done >= size {
-		return done, nil
+//
+// dst may be any writer; the kernel copy needs an *os.File.
+func CopyTo(dst io.Writer, fsys FS, file fs.File, size int64, buf []byte, progress func(int64)) (int64, error) {
+	var done int64
+	if f, ok := dst.(*os.File); ok {
+		done = sendfileRuns(f, fsys, file, size, progress)
+		if done >= size {
+			return done, nil
+		}
 	}
 	ra, ok := file.(io.ReaderAt)
 	if !ok {
 		return done, errors.New("file does not support ReadAt")
 	}
+	n, err := CopyReaderAt(dst, io.NewSectionReader(ra, done, size-done), size-done, buf, progress)
+	return done + n, err
+}
+
+// CopyReaderAt writes the first size bytes of r to dst in len(buf)-byte
+// reads (1 MiB if buf is empty), so that they reach the medium as large
+// runs. A reader that ends early is an io.ErrUnexpectedEOF that says where.
+func CopyReaderAt(dst io.Writer, r io.ReaderAt, size int64, buf []byte, progress func(int64)) (int64, error) {
 	if len(buf) == 0 {
-		buf = make([]byte, 1<<20)
+		buf = make([]byte, min(1<<20, max(size, 1)))
 	}
+	var done int64
 	for done < size {
-		n, err := ra.ReadAt(buf[:min(int64(len(buf)), size-done)], done)
+		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-done)], done)
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return done, werr

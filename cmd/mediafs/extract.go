@@ -39,12 +39,7 @@ outside DEST: names that would escape are refused, and symlinks whose target is
 absolute or leaves DEST are skipped with a warning unless --unsafe-links is
 given. With --boot, the El Torito boot images are written instead, as
 DEST/boot-N.img.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 2 {
-				return usageErr("usage: mediafs extract [--keep-going] [--boot] IMAGE DEST [PATH...]")
-			}
-			return nil
-		},
+		Args: argsBetween(2, -1, "extract [--keep-going] [--boot] IMAGE DEST [PATH...]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := g.open(cmd, args[0])
 			if err != nil {
@@ -496,7 +491,7 @@ func (x *extractor) boot() error {
 			x.fail("%v", err)
 			continue
 		}
-		_, err = copyReaderAt(out, r, size)
+		_, err = mediafs.CopyReaderAt(out, r, size, nil, nil)
 		if cerr := out.Close(); err == nil {
 			err = cerr
 		}

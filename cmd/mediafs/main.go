@@ -193,10 +193,12 @@ the sector instead of hangs.`,
 	return root
 }
 
-func exactArgs(n int, names string) cobra.PositionalArgs {
+// argsBetween accepts lo to hi arguments (hi < 0: no upper bound) and
+// otherwise fails with the usage line, exit status 2.
+func argsBetween(lo, hi int, usage string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != n {
-			return usageErr("usage: mediafs %s %s", cmd.Name(), names)
+		if len(args) < lo || (hi >= 0 && len(args) > hi) {
+			return usageErr("usage: mediafs %s", usage)
 		}
 		return nil
 	}

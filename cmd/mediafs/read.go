@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -21,7 +20,7 @@ func newInfoCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "info [--json] IMAGE",
 		Short: "Describe the volume: file system, label, sizes, boot entries, partitions",
-		Args:  exactArgs(1, "[--json] IMAGE"),
+		Args:  argsBetween(1, 1, "info [--json] IMAGE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := g.open(cmd, args[0])
 			if err != nil {
@@ -107,12 +106,7 @@ func newLsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls [-l] [-R] [--json] IMAGE [PATH]",
 		Short: "List a directory of the image (the root by default)",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 1 || len(args) > 2 {
-				return usageErr("usage: mediafs ls [-l] [-R] [--json] IMAGE [PATH]")
-			}
-			return nil
-		},
+		Args:  argsBetween(1, 2, "ls [-l] [-R] [--json] IMAGE [PATH]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := g.open(cmd, args[0])
 			if err != nil {
@@ -235,15 +229,9 @@ func newCatCmd(g *globals) *cobra.Command {
 		Short: "Write a file of the image (or an El Torito boot image) to standard output",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("boot") {
-				if len(args) != 1 {
-					return usageErr("usage: mediafs cat --boot N IMAGE")
-				}
-				return nil
+				return argsBetween(1, 1, "cat --boot N IMAGE")(cmd, args)
 			}
-			if len(args) != 2 {
-				return usageErr("usage: mediafs cat IMAGE PATH")
-			}
-			return nil
+			return argsBetween(2, 2, "cat IMAGE PATH")(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := g.open(cmd, args[0])
@@ -256,7 +244,7 @@ func newCatCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return &exitError{code: exitFailed, err: err}
 				}
-				if _, err := copyReaderAt(g.stdout, r, size); err != nil {
+				if _, err := mediafs.CopyReaderAt(g.stdout, r, size, nil, nil); err != nil {
 					return &exitError{code: exitFailed, err: fmt.Errorf("boot image %d: %w", boot, err)}
 				}
 				return nil
@@ -277,13 +265,7 @@ func newCatCmd(g *globals) *cobra.Command {
 				return &exitError{code: exitFailed, err: err}
 			}
 			defer file.Close()
-			ra, ok := file.(io.ReaderAt)
-			if !ok {
-				_, err = io.Copy(g.stdout, file)
-			} else {
-				_, err = copyReaderAt(g.stdout, ra, fi.Size())
-			}
-			if err != nil {
+			if _, err = mediafs.CopyTo(g.stdout, f, file, fi.Size(), nil, nil); err != nil {
 				var pe *fs.PathError
 				if errors.As(err, &pe) {
 					return &exitError{code: exitFailed, err: err}
@@ -320,30 +302,3 @@ func bootImage(f mediafs.FS, n int) (io.ReaderAt, int64, error) {
 // copyBufSize is the unit of file copies: large, so that reads reach the
 // medium as a few large aligned runs.
 const copyBufSize = 1 << 20
-
-// copyReaderAt copies size bytes of r to w in large reads.
-func copyReaderAt(w io.Writer, r io.ReaderAt, size int64) (int64, error) {
-	buf := make([]byte, min(int64(copyBufSize), max(size, 1)))
-	var off int64
-	for off < size {
-		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return off, werr
-			}
-			off += int64(n)
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) && off >= size {
-				break
-			}
-			if errors.Is(err, io.EOF) {
-				return off, fmt.Errorf("file ended at byte %d of %d: %w", off, size, io.ErrUnexpectedEOF)
-			}
-			return off, err
-		}
-	}
-	return off, nil
-}
-
-var _ = os.Stdout
