@@ -121,3 +121,86 @@ func sendfileRuns(dst *os.File, fsys FS, file fs.File, size int64, progress func
 	}
 	return done
 }
+
+// salvageUnit is the step with which Salvage feels its way past a bad
+// area: the smallest sector size, so that no readable byte is given up.
+const salvageUnit = 512
+
+// Salvage copies what can be read of the first size bytes of file to dst,
+// going around the parts the medium cannot deliver: those are left as
+// holes (zeros) in dst and returned as lost ranges of the file, with the
+// first error, which names the file and the sector. Errors that are not
+// media errors (a damaged cluster chain, say) end the copy there, and the
+// rest of the file counts as lost.
+func Salvage(dst *os.File, file fs.File, size int64, buf []byte, progress func(int64)) (lost []device.Range, firstErr error) {
+	ra, ok := file.(io.ReaderAt)
+	if !ok {
+		return []device.Range{{Off: 0, Len: size}}, errors.New("file does not support ReadAt")
+	}
+	if len(buf) == 0 {
+		buf = make([]byte, 1<<20)
+	}
+	addLost := func(off, n int64) {
+		if k := len(lost) - 1; k >= 0 && lost[k].End() == off {
+			lost[k].Len += n
+		} else {
+			lost = append(lost, device.Range{Off: off, Len: n})
+		}
+	}
+	write := func(p []byte, at int64) error {
+		if _, err := dst.WriteAt(p, at); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(int64(len(p)))
+		}
+		return nil
+	}
+	var pos int64
+	for pos < size {
+		start := pos
+		chunkEnd := min(start+int64(len(buf)), size)
+		n, err := ra.ReadAt(buf[:chunkEnd-start], start)
+		if n > 0 {
+			if werr := write(buf[:n], start); werr != nil {
+				return lost, werr
+			}
+			pos += int64(n)
+		}
+		if err == nil || (errors.Is(err, io.EOF) && pos >= chunkEnd) {
+			pos = max(pos, chunkEnd)
+			continue
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if !device.IsMediaError(err) {
+			addLost(pos, size-pos)
+			break
+		}
+		// Go over the rest of the failed chunk unit by unit, so that every
+		// readable unit is kept and the loop always moves on.
+		for pos < chunkEnd {
+			step := min(salvageUnit-pos%salvageUnit, chunkEnd-pos)
+			k, err := ra.ReadAt(buf[:step], pos)
+			switch {
+			case err == nil || (errors.Is(err, io.EOF) && int64(k) == step):
+				if werr := write(buf[:step], pos); werr != nil {
+					return lost, werr
+				}
+			case device.IsMediaError(err):
+				addLost(pos, step)
+			default:
+				addLost(pos, size-pos)
+				pos = size
+				continue
+			}
+			pos += step
+		}
+	}
+	// Holes at the end need the file's length set.
+	if err := dst.Truncate(size); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	return lost, firstErr
+}

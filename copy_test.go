@@ -85,3 +85,53 @@ func TestCopyTo(t *testing.T) {
 		t.Fatalf("pins left: %+v", cs.CacheStats())
 	}
 }
+
+// wholeFail fails every request that touches its bad sector as a whole,
+// returning no bytes, as a pread of a real disk does.
+type wholeFail struct {
+	device.Device
+	bad int64 // byte offset of a bad 2048-byte sector
+}
+
+func (w wholeFail) ReadAt(p []byte, off int64) (int, error) {
+	if off <= w.bad && w.bad < off+int64(len(p)) {
+		return 0, &device.SectorError{Op: "read", Sector: w.bad / 2048, Err: device.ErrBadSector}
+	}
+	return w.Device.ReadAt(p, off)
+}
+
+func TestSalvageAroundWholeRequestFailures(t *testing.T) {
+	data := payload(7, 5<<20+1234)
+	var w memWriter
+	if _, err := mkiso.Write(&w, fstest.MapFS{"F.BIN": {Data: data, Mode: 0o644}}, mkiso.Options{BlockSize: 512}); err != nil {
+		t.Fatal(err)
+	}
+	probe, _ := mediafs.OpenDevice(device.NewMemory(w.b, 2048))
+	fi, _ := fs.Stat(probe, "F.BIN")
+	start := fi.Sys().(*iso9660.Sys).Extents[0].Block * 512
+	probe.Close()
+	bad := (start+3<<20)/2048*2048 + 2048
+	f, err := mediafs.OpenDevice(wholeFail{device.NewMemory(w.b, 2048), bad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	file, _ := f.Open("F.BIN")
+	defer file.Close()
+	out, _ := os.Create(filepath.Join(t.TempDir(), "out"))
+	defer out.Close()
+	lost, err := mediafs.Salvage(out, file, int64(len(data)), nil, nil)
+	if !errors.Is(err, device.ErrBadSector) {
+		t.Fatalf("Salvage: %v", err)
+	}
+	hole := bad - start
+	if len(lost) != 1 || lost[0] != (device.Range{Off: hole, Len: 2048}) {
+		t.Fatalf("lost %v, want [%d +2048]", lost, hole)
+	}
+	got, _ := os.ReadFile(out.Name())
+	want := bytes.Clone(data)
+	clear(want[hole : hole+2048])
+	if !bytes.Equal(got, want) {
+		t.Fatal("salvaged bytes differ outside the bad sector")
+	}
+}

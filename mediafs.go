@@ -85,6 +85,7 @@ type options struct {
 	ioTimeout  time.Duration
 	retries    int
 	blockDev   bool // set while opening
+	writable   bool // OpenWritable
 }
 
 // Option changes how Open and OpenDevice open a medium.

@@ -14,12 +14,15 @@ import (
 )
 
 // Open opens an image file, a raw CD image (.bin, or its .cue sheet) or a
-// block device, and the file system on it.
+// block device, and the file system on it, for reading: the medium is
+// opened read-only and nothing is ever written to it (OpenWritable opens
+// FAT media for writing).
 func Open(path string, opts ...Option) (FS, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
+	o.readOnly = true
 	d, err := openMedium(path, &o)
 	if err != nil {
 		return nil, err

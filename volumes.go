@@ -178,7 +178,8 @@ type fatFS struct {
 	partition int
 	parts     []PartitionInfo
 	extraWarn []string // from the partition table
-	infoOnce  sync.Once
+	infoMu    sync.Mutex
+	infoOK    bool
 	info      VolumeInfo
 }
 
@@ -202,7 +203,7 @@ func openFAT(d device.Device, off, size int64, bps int, where string, o *options
 		}
 		vol = v
 	}
-	f, err := fat.Open(vol, fat.Options{CodePage: o.codePage, Location: o.location})
+	f, err := fat.Open(vol, fat.Options{CodePage: o.codePage, Location: o.location, Writable: o.writable})
 	if err != nil {
 		if where != "" {
 			return nil, fmt.Errorf("%s: %w", where, err)
@@ -223,7 +224,10 @@ func (f *fatFS) OpenWarnings() []string {
 }
 
 func (f *fatFS) Info() VolumeInfo {
-	f.infoOnce.Do(func() {
+	f.infoMu.Lock()
+	defer f.infoMu.Unlock()
+	if !f.infoOK {
+		f.infoOK = true
 		in := f.FS.Info()
 		free, dirty := in.Free, in.Dirty
 		f.info = VolumeInfo{
@@ -237,7 +241,7 @@ func (f *fatFS) Info() VolumeInfo {
 				"fats_differ": in.FATsDiffer, "oem_name": in.OEMName, "boot_label": in.BootLabel,
 				"hard_error": in.HardError},
 		}
-	})
+	}
 	return f.info
 }
 

@@ -110,8 +110,12 @@ func (d dirEntryInfo) Type() fs.FileMode {
 	}
 	return 0
 }
-func (d dirEntryInfo) Info() (fs.FileInfo, error) { return d.v.stat(d.n), nil }
-func (d dirEntryInfo) String() string             { return fs.FormatDirEntry(d) }
+func (d dirEntryInfo) Info() (fs.FileInfo, error) {
+	d.v.mu.RLock()
+	defer d.v.mu.RUnlock()
+	return d.v.stat(d.n), nil
+}
+func (d dirEntryInfo) String() string { return fs.FormatDirEntry(d) }
 
 // handle is the open/closed state shared by File and Dir.
 type handle struct {
@@ -130,40 +134,87 @@ func (h *handle) close(name string) error {
 	return nil
 }
 
-// File is an open file: fs.File, io.ReaderAt and io.Seeker. It is safe for
+// File is an open file: fs.File, io.ReaderAt and io.Seeker, and on a
+// writable volume io.Writer, io.WriterAt and Truncate. It is safe for
 // concurrent use.
 type File struct {
-	v     *FS
-	name  string
-	n     *node
-	size  int64
-	chain *chain // nil when the file is empty
+	v    *FS
+	name string
+	st   *fileState
+	flag int // os.OpenFile flags; O_RDONLY for fs.FS opens
 
 	handle // mu also guards off
 	off    int64
+}
 
-	endOnce sync.Once
+// fileState is what every handle of one file shares: the directory entry
+// as last written and the cluster chain. It is guarded by the volume lock
+// (read under RLock, changed under Lock).
+type fileState struct {
+	n       node   // the entry; off and lfnOff follow renames
+	parent  uint32 // directory key of the parent
+	size    int64
+	chain   *chain // nil when the file is empty
+	endOnce *sync.Once
 	endErr  error
+	refs    int
+	removed bool
 }
 
 var (
 	_ fs.File        = (*File)(nil)
 	_ io.ReaderAt    = (*File)(nil)
 	_ io.Seeker      = (*File)(nil)
+	_ io.Writer      = (*File)(nil)
+	_ io.WriterAt    = (*File)(nil)
 	_ fs.ReadDirFile = (*Dir)(nil)
 )
 
-func (v *FS) openFile(name string, n *node) *File {
-	f := &File{v: v, name: name, n: n, size: int64(n.ent.FileSize)}
-	if f.size > 0 {
-		f.chain = v.newChain(n.ent.cluster(v.g.fatType), v.g.clustersFor(f.size))
+// resetChain rebuilds the chain after the allocation changed.
+func (st *fileState) resetChain(v *FS) {
+	st.chain = nil
+	if c := st.n.ent.cluster(v.g.fatType); c != 0 && st.size > 0 {
+		st.chain = v.newChain(c, v.g.clustersFor(st.size))
 	}
-	return f
+	st.endOnce, st.endErr = new(sync.Once), nil
 }
 
-func (f *File) Stat() (fs.FileInfo, error) { return f.v.stat(f.n), nil }
+// openFile returns a handle on n, whose parent directory has key parent.
+// Handles of one file share their state.
+func (v *FS) openFile(name string, n *node, parent uint32, flag int) *File {
+	v.openMu.Lock()
+	defer v.openMu.Unlock()
+	st := v.open[n.off]
+	if st == nil {
+		st = &fileState{n: *n, parent: parent, size: int64(n.ent.FileSize)}
+		st.resetChain(v)
+		v.open[n.off] = st
+	}
+	st.refs++
+	return &File{v: v, name: name, st: st, flag: flag}
+}
 
-func (f *File) Close() error { return f.close(f.name) }
+func (f *File) Stat() (fs.FileInfo, error) {
+	f.v.mu.RLock()
+	defer f.v.mu.RUnlock()
+	return f.v.stat(&f.st.n), nil
+}
+
+// Close closes the handle. Every change was already written when the
+// write returned; Close does not flush the volume (FS.Sync and FS.Close
+// do).
+func (f *File) Close() error {
+	if err := f.close(f.name); err != nil {
+		return err
+	}
+	f.v.openMu.Lock()
+	defer f.v.openMu.Unlock()
+	f.st.refs--
+	if f.st.refs == 0 && !f.st.removed && f.v.open[f.st.n.off] == f.st {
+		delete(f.v.open, f.st.n.off)
+	}
+	return nil
+}
 
 func (f *File) Read(p []byte) (int, error) {
 	f.mu.Lock()
@@ -204,7 +255,9 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 	case io.SeekCurrent:
 		offset += f.off
 	case io.SeekEnd:
-		offset += f.size
+		f.v.mu.RLock()
+		offset += f.st.size
+		f.v.mu.RUnlock()
 	default:
 		return 0, pathErr("seek", f.name, errors.New("invalid whence"))
 	}
@@ -219,10 +272,15 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 // in one device request straight into p. It returns io.EOF only when off
 // is at or past the end.
 func (f *File) readAt(p []byte, off int64) (int, error) {
-	if off >= f.size {
+	f.v.mu.RLock()
+	defer f.v.mu.RUnlock()
+	if f.st.removed {
+		return 0, pathErr("read", f.name, errRemoved)
+	}
+	if off >= f.st.size {
 		return 0, io.EOF
 	}
-	end := min(off+int64(len(p)), f.size)
+	end := min(off+int64(len(p)), f.st.size)
 	err := f.runs(off, end, func(pos, devOff, n int64) error {
 		return f.v.readData(p[pos-off:pos-off+n], devOff)
 	})
@@ -247,19 +305,23 @@ func (e *runErr) Unwrap() error { return e.err }
 // whose end is damaged, is corruption naming the cluster.
 // Its error, if any, is a *runErr holding the file position reached.
 func (f *File) runs(off, end int64, fn func(pos, devOff, n int64) error) error {
-	g := f.v.g
+	return f.st.runs(f.v, off, end, fn)
+}
+
+func (st *fileState) runs(v *FS, off, end int64, fn func(pos, devOff, n int64) error) error {
+	g := v.g
 	shift := g.clusterShift()
-	lastIdx := uint32((f.size - 1) >> shift)
+	lastIdx := uint32((st.size - 1) >> shift)
 	pos := off
 	for pos < end {
 		idx := uint32(pos >> shift)
-		cl, cont, err := f.chain.locate(idx)
+		cl, cont, err := st.chain.locate(idx)
 		if errors.Is(err, errChainEnd) {
-			err = corruptf(f.chain.last, "cluster chain ends at cluster %d after %d bytes, but the file has %d", f.chain.last, int64(idx)<<shift, f.size)
+			err = corruptf(st.chain.last, "cluster chain ends at cluster %d after %d bytes, but the file has %d", st.chain.last, int64(idx)<<shift, st.size)
 		}
 		if err == nil && idx+cont > lastIdx {
-			f.endOnce.Do(func() { f.endErr = f.chain.verifyEnd(lastIdx) })
-			err = f.endErr
+			st.endOnce.Do(func() { st.endErr = st.chain.verifyEnd(lastIdx) })
+			err = st.endErr
 		}
 		if err != nil {
 			return &runErr{pos, err}
@@ -279,7 +341,9 @@ func (f *File) runs(off, end int64, fn func(pos, devOff, n int64) error) error {
 // chain as a read would. Callers may copy those ranges from the device's
 // host file in the kernel (see device.HostFile).
 func (f *File) MediumRanges(off, n int64) ([]device.Range, error) {
-	end := min(off+n, f.size)
+	f.v.mu.RLock()
+	defer f.v.mu.RUnlock()
+	end := min(off+n, f.st.size)
 	var out []device.Range
 	err := f.runs(off, end, func(pos, devOff, n int64) error {
 		if k := len(out) - 1; k >= 0 && out[k].End() == devOff {
@@ -346,7 +410,11 @@ type Dir struct {
 	readErr error
 }
 
-func (d *Dir) Stat() (fs.FileInfo, error) { return d.v.stat(d.n), nil }
+func (d *Dir) Stat() (fs.FileInfo, error) {
+	d.v.mu.RLock()
+	defer d.v.mu.RUnlock()
+	return d.v.stat(d.n), nil
+}
 
 func (d *Dir) Read([]byte) (int, error) {
 	return 0, pathErr("read", d.name, errors.New("is a directory"))
@@ -363,7 +431,9 @@ func (d *Dir) ReadDir(count int) ([]fs.DirEntry, error) {
 		return nil, pathErr("readdir", d.name, fs.ErrClosed)
 	}
 	if !d.loaded {
+		d.v.mu.RLock()
 		d.list, d.readErr = d.v.dirEntries(d.n)
+		d.v.mu.RUnlock()
 		d.loaded = true
 	}
 	if d.readErr != nil {

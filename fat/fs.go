@@ -27,6 +27,10 @@ type Options struct {
 	// CacheBlocks is the number of sectors the metadata cache keeps; 0
 	// means 1024.
 	CacheBlocks int
+	// Writable mounts the volume read-write. Without it every change fails
+	// with an error wrapping ErrReadOnlyFS (and fs.ErrPermission), and
+	// nothing at all is written to the device.
+	Writable bool
 }
 
 // Info describes a mounted volume.
@@ -71,6 +75,21 @@ type FS struct {
 	scanned  Info // info plus the FAT scan
 
 	dirs dirCache // parsed directories
+
+	// The write side. mu is the volume lock: readers share it, every
+	// change holds it exclusively. It is never held while waiting for
+	// something the same goroutine holds (Q243415): the internal helpers
+	// take no locks, only the exported entry points do.
+	mu          sync.RWMutex
+	writable    bool
+	alloc       allocator
+	freedDelta  int64 // clusters freed while the bitmap was not built
+	dirtyOnDisk bool  // the dirty marks are on the medium
+	sticky      bool  // a metadata write failed: never mark clean
+	now         func() time.Time
+
+	openMu sync.Mutex
+	open   map[int64]*fileState // open files by short-entry offset
 }
 
 // ErrNotDir is returned when a path runs through a file as if it were a
@@ -114,6 +133,10 @@ func Open(d device.Device, opts Options) (*FS, error) {
 		cp:    cp,
 		loc:   loc,
 		root:  &node{root: true, ent: dirEntry{Attr: attrDirectory}},
+
+		writable: opts.Writable,
+		now:      time.Now,
+		open:     make(map[int64]*fileState),
 	}
 	if g.fatType == fat32 {
 		v.root.ent.setCluster(g.rootCluster)
@@ -243,6 +266,8 @@ func (v *FS) MountWarnings() []string { return slices.Clone(v.info.Warnings) }
 // counts the free clusters, reading the FATs in large runs; Open itself
 // never scans the FAT, so that opening a 2 TiB volume stays instant.
 func (v *FS) Info() Info {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
 	v.scanOnce.Do(func() {
 		inf := v.info
 		inf.Warnings = slices.Clone(inf.Warnings)
@@ -267,6 +292,13 @@ func (v *FS) Info() Info {
 	})
 	inf := v.scanned
 	inf.Warnings = slices.Clone(inf.Warnings)
+	inf.Label, inf.BootLabel = v.info.Label, v.info.BootLabel
+	inf.Dirty = inf.Dirty || v.dirtyOnDisk
+	if v.alloc.built {
+		inf.Free = v.alloc.free * int64(v.g.clusterSize)
+	} else if v.freedDelta != 0 && inf.Free >= 0 {
+		inf.Free += v.freedDelta * int64(v.g.clusterSize)
+	}
 	return inf
 }
 
@@ -322,46 +354,49 @@ func (v *FS) scanFATs() (free int64, differ bool, err error) {
 // part of a FAT starting at byte pos.
 func countFree(g *geometry, p []byte, pos int64) int64 {
 	var n int64
+	forEachEntry(g, p, pos, func(_ int64, free bool) {
+		if free {
+			n++
+		}
+	})
+	return n
+}
+
+// forEachEntry calls fn for each entry of clusters 2..clusters+1 in p, the
+// part of a FAT starting at byte pos (a whole number of FAT12 entry
+// pairs), saying whether it is free.
+func forEachEntry(g *geometry, p []byte, pos int64, fn func(c int64, free bool)) {
 	last := int64(g.clusters) + 1
+	visit := func(c int64, free bool) {
+		if c >= 2 && c <= last {
+			fn(c, free)
+		}
+	}
 	switch g.fatType {
 	case fat12:
 		c := pos / 3 * 2 // chunks start on an entry pair
 		for i := 0; i < len(p); i, c = i+3, c+2 {
 			var b [3]byte
 			copy(b[:], p[i:])
-			e0 := uint16(b[0]) | uint16(b[1]&0x0F)<<8
-			e1 := uint16(b[1]>>4) | uint16(b[2])<<4
-			if c >= 2 && c <= last && e0 == 0 {
-				n++
-			}
-			if c+1 >= 2 && c+1 <= last && e1 == 0 {
-				n++
-			}
+			visit(c, uint16(b[0])|uint16(b[1]&0x0F)<<8 == 0)
+			visit(c+1, uint16(b[1]>>4)|uint16(b[2])<<4 == 0)
 		}
 	case fat16:
 		c := pos / 2
 		for i := 0; i+1 < len(p); i, c = i+2, c+1 {
-			if c >= 2 && c <= last && p[i]|p[i+1] == 0 {
-				n++
-			}
+			visit(c, p[i]|p[i+1] == 0)
 		}
 	default:
 		c := pos / 4
 		for i := 0; i+3 < len(p); i, c = i+4, c+1 {
-			if c >= 2 && c <= last && p[i]|p[i+1]|p[i+2]|p[i+3]&0x0F == 0 {
-				n++
-			}
+			visit(c, p[i]|p[i+1]|p[i+2]|p[i+3]&0x0F == 0)
 		}
 	}
-	return n
 }
 
 // CacheStats reports the metadata cache's state (pins must be zero
 // between operations).
 func (v *FS) CacheStats() cache.Stats { return v.cache.Stats() }
-
-// Close releases the volume. It does not close the device.
-func (v *FS) Close() error { return nil }
 
 // resolve finds the node for an io/fs path, and the keys of the
 // directories on the way (the root's first), for cycle detection.
@@ -431,12 +466,14 @@ func (v *FS) resolveOp(op, name string) (*node, []uint32, error) {
 
 // Open opens the named file or directory for reading.
 func (v *FS) Open(name string) (fs.File, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
 	n, anc, err := v.resolveOp("open", name)
 	if err != nil {
 		return nil, err
 	}
 	if !n.isDir() {
-		return v.openFile(name, n), nil
+		return v.openFile(name, n, anc[len(anc)-1], 0), nil
 	}
 	if err := v.checkCycle(n, anc); err != nil {
 		return nil, pathErr("open", name, err)
@@ -446,6 +483,8 @@ func (v *FS) Open(name string) (fs.File, error) {
 
 // Stat describes the named file or directory.
 func (v *FS) Stat(name string) (fs.FileInfo, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
 	n, _, err := v.resolveOp("stat", name)
 	if err != nil {
 		return nil, err
@@ -455,6 +494,8 @@ func (v *FS) Stat(name string) (fs.FileInfo, error) {
 
 // ReadDir lists the named directory, sorted by name.
 func (v *FS) ReadDir(name string) ([]fs.DirEntry, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
 	n, anc, err := v.resolveOp("readdir", name)
 	if err != nil {
 		return nil, err

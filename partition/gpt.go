@@ -133,7 +133,7 @@ func guidString(g [16]byte) string {
 func parseGUID(s string) ([16]byte, error) {
 	var g [16]byte
 	raw, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
-	if err != nil || len(raw) != 16 || len(s) != 36 {
+	if err != nil || len(raw) != 16 || len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return g, fmt.Errorf("bad GUID %q", s)
 	}
 	copy(g[:], raw)
@@ -179,23 +179,29 @@ func (rd *reader) readGPT() (*Table, error) {
 		if n > 0 && int64(e.EndingLBA) >= n {
 			t.Warnings = append(t.Warnings, fmt.Sprintf("partition %d (sectors %d..%d) extends beyond the end of the %d-sector medium", i+1, e.StartingLBA, e.EndingLBA, n))
 		}
-		typ := guidString(e.TypeGUID)
-		name, ok := gptTypeNames[typ]
-		if !ok {
-			name = "Unknown"
-		}
-		t.Partitions = append(t.Partitions, Partition{
-			Index:    i + 1,
-			Start:    int64(e.StartingLBA) * int64(rd.ss),
-			Size:     int64(e.EndingLBA-e.StartingLBA+1) * int64(rd.ss),
-			Type:     typ,
-			TypeName: name,
-			Name:     e.name(),
-			Bootable: e.Attributes&gptAttrLegacyB != 0,
-			FAT:      typ == guidESP || typ == guidBasicData,
-		})
+		t.Partitions = append(t.Partitions, gptPartition(i+1, e, rd.ss))
 	}
 	return t, nil
+}
+
+// gptPartition is the partition of entry e (whose LBAs are sane), for
+// sectors of ss bytes.
+func gptPartition(index int, e gptEntry, ss int) Partition {
+	typ := guidString(e.TypeGUID)
+	name, ok := gptTypeNames[typ]
+	if !ok {
+		name = "Unknown"
+	}
+	return Partition{
+		Index:    index,
+		Start:    int64(e.StartingLBA) * int64(ss),
+		Size:     int64(e.EndingLBA-e.StartingLBA+1) * int64(ss),
+		Type:     typ,
+		TypeName: name,
+		Name:     e.name(),
+		Bootable: e.Attributes&gptAttrLegacyB != 0,
+		FAT:      typ == guidESP || typ == guidBasicData,
+	}
 }
 
 // readGPTAt reads and verifies the header at lba and its entry array. When

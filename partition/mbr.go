@@ -139,19 +139,25 @@ func (rd *reader) readMBR(s0 []byte, m *mbrSector) (*Table, error) {
 
 // add appends a partition of lba/sectors in the medium's sectors.
 func (t *Table) add(rd *reader, index int, lba, sectors int64, e mbrEntry) {
-	p := Partition{
+	p := mbrPartition(index, lba, sectors, rd.ss, e)
+	if n := rd.sectors(); n > 0 && lba+sectors > n {
+		t.Warnings = append(t.Warnings, fmt.Sprintf("partition %d (sectors %d..%d) extends beyond the end of the %d-sector medium", index, lba, lba+sectors-1, n))
+	}
+	t.Partitions = append(t.Partitions, p)
+}
+
+// mbrPartition is the partition of entry e, at lba for sectors sectors of
+// ss bytes.
+func mbrPartition(index int, lba, sectors int64, ss int, e mbrEntry) Partition {
+	return Partition{
 		Index:    index,
-		Start:    lba * int64(rd.ss),
-		Size:     sectors * int64(rd.ss),
+		Start:    lba * int64(ss),
+		Size:     sectors * int64(ss),
 		Type:     fmt.Sprintf("0x%02x", e.Type),
 		TypeName: mbrTypeName(e.Type),
 		Bootable: e.Status == 0x80,
 		FAT:      mbrFAT(e.Type),
 	}
-	if n := rd.sectors(); n > 0 && lba+sectors > n {
-		t.Warnings = append(t.Warnings, fmt.Sprintf("partition %d (sectors %d..%d) extends beyond the end of the %d-sector medium", index, lba, lba+sectors-1, n))
-	}
-	t.Partitions = append(t.Partitions, p)
 }
 
 // readEBRChain follows the EBRs of the extended partition in slot, adding

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mediafs/mediafs"
+	"github.com/mediafs/mediafs/device"
 	"github.com/mediafs/mediafs/fat"
 	"github.com/mediafs/mediafs/iso9660"
 )
@@ -65,10 +67,20 @@ DEST/boot-N.img.`,
 			if len(paths) == 0 {
 				paths = []string{"/"}
 			}
+			if x.reportPath != "" {
+				rf, err := os.Create(x.reportPath)
+				if err != nil {
+					return usageErr("--report: %v", err)
+				}
+				defer rf.Close()
+				x.reportEnc = json.NewEncoder(rf)
+			}
 			return x.run(paths)
 		},
 	}
-	cmd.Flags().BoolVar(&x.keepGoing, "keep-going", false, "go on after a failed file; exit 1 at the end if anything failed")
+	cmd.Flags().BoolVar(&x.keepGoing, "keep-going", false, "go on after a failed file, writing what can be read of damaged files; exit 1 at the end if anything failed")
+	cmd.Flags().BoolVar(&x.noPartial, "no-partial", false, "remove damaged files instead of keeping what could be read")
+	cmd.Flags().StringVar(&x.reportPath, "report", "", "write one JSON object per failed path (path, error, lost byte ranges) to `FILE`")
 	cmd.Flags().BoolVar(&x.unsafeLinks, "unsafe-links", false, "also create symlinks whose target is absolute or leaves DEST")
 	cmd.Flags().IntVar(&x.workers, "jobs", 0, "files copied at once (default: 2 per CPU)")
 	cmd.Flags().BoolVar(&boot, "boot", false, "extract the El Torito boot images as DEST/boot-N.img")
@@ -80,6 +92,10 @@ type extractor struct {
 	fsys        mediafs.FS
 	dest        string
 	keepGoing   bool
+	noPartial   bool
+	reportPath  string
+	reportEnc   *json.Encoder
+	reportMu    sync.Mutex
 	unsafeLinks bool
 	workers     int
 
@@ -111,6 +127,8 @@ type fileJob struct {
 	fi   fs.FileInfo
 }
 
+// fail reports a failure; other failures (a directory that cannot be
+// read) also go to --report, with no ranges.
 func (x *extractor) fail(format string, a ...any) {
 	x.g.errorf(format, a...)
 	x.failed.Store(true)
@@ -232,6 +250,7 @@ func (x *extractor) entry(name, host string, fi fs.FileInfo, jobs chan<- fileJob
 		ents, err := x.fsys.ReadDir(name)
 		if err != nil {
 			// A damaged directory may still yield the entries it could read.
+			x.report(mediafs.DisplayPath(name), err, nil)
 			x.fail("%v", err)
 		}
 		for _, de := range ents {
@@ -301,6 +320,7 @@ func (x *extractor) file(j fileJob, buf []byte) {
 	disp := mediafs.DisplayPath(j.name)
 	src, err := x.fsys.Open(j.name)
 	if err != nil {
+		x.report(disp, err, []device.Range{{Off: 0, Len: j.fi.Size()}})
 		x.fail("%v", err)
 		return
 	}
@@ -327,12 +347,20 @@ func (x *extractor) file(j fileJob, buf []byte) {
 	if x.bar != nil {
 		progress = func(n int64) { x.bar.Add64(n) }
 	}
-	_, rerr := mediafs.CopyTo(out, x.fsys, src, j.fi.Size(), buf, progress)
+	size := j.fi.Size()
+	done, rerr := mediafs.CopyTo(out, x.fsys, src, size, buf, progress)
+	lost := []device.Range{{Off: done, Len: size - done}}
+	if rerr != nil && x.keepGoing && device.IsMediaError(rerr) {
+		// Go around the bad sectors: what can be read is kept, the rest
+		// stays a hole of zeros, and the report says where.
+		lost, rerr = mediafs.Salvage(out, src, size, buf, nil)
+	}
 	if rerr != nil {
 		var pe *fs.PathError
 		if !errors.As(rerr, &pe) {
 			rerr = fmt.Errorf("extract %s: %w", disp, rerr)
 		}
+		x.report(disp, rerr, lost)
 	}
 	// The umask may have taken bits away; put them back (one syscall
 	// saved per file where it did not).
@@ -348,8 +376,35 @@ func (x *extractor) file(j fileJob, buf []byte) {
 		os.Chtimes(j.host, mt, mt)
 	}
 	if rerr != nil {
+		if x.noPartial {
+			os.Remove(j.host)
+		}
 		x.fail("%v", rerr)
 	}
+}
+
+// reportLine is one line of --report: a path that failed, why (the
+// message names the sector), and the byte ranges of the file that were
+// lost.
+type reportLine struct {
+	Path   string     `json:"path"`
+	Error  string     `json:"error"`
+	Ranges [][2]int64 `json:"ranges"`
+}
+
+func (x *extractor) report(path string, err error, lost []device.Range) {
+	if x.reportEnc == nil {
+		return
+	}
+	l := reportLine{Path: path, Error: err.Error(), Ranges: [][2]int64{}}
+	for _, r := range lost {
+		if r.Len > 0 {
+			l.Ranges = append(l.Ranges, [2]int64{r.Off, r.Len})
+		}
+	}
+	x.reportMu.Lock()
+	x.reportEnc.Encode(l)
+	x.reportMu.Unlock()
 }
 
 // inside reports whether a symlink at host pointing to target stays inside

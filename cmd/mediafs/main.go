@@ -64,8 +64,9 @@ type globals struct {
 	stopProfile    func()
 }
 
+// openOptions turns the global options into Open options.
 func (g *globals) openOptions(cmd *cobra.Command) ([]mediafs.Option, error) {
-	opts := []mediafs.Option{mediafs.ReadOnly()}
+	var opts []mediafs.Option
 	if g.partition < 0 {
 		return nil, usageErr("--partition counts from 1")
 	}
@@ -189,7 +190,8 @@ the sector instead of hangs.`,
 		g.stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 		return pprof.StartCPUProfile(f)
 	}
-	root.AddCommand(newInfoCmd(g), newLsCmd(g), newCatCmd(g), newExtractCmd(g))
+	root.AddCommand(newInfoCmd(g), newLsCmd(g), newCatCmd(g), newExtractCmd(g),
+		newPutCmd(g), newMkdirCmd(g), newRmCmd(g), newMvCmd(g), newLabelCmd(g), newMkfsCmd(g))
 	return root
 }
 

@@ -1,0 +1,231 @@
+package fat
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mediafs/mediafs/device"
+)
+
+// fsckClean runs fsck.fat -n on img and fails the test unless it is clean.
+func fsckClean(t testing.TB, img string) {
+	t.Helper()
+	out, err := exec.Command("fsck.fat", "-n", img).CombinedOutput()
+	if testing.Verbose() {
+		t.Logf("fsck: %s", out)
+	}
+	if err != nil || strings.Contains(string(out), "Dirty bit") {
+		t.Fatalf("fsck.fat -n %s: %v\n%s", img, err, out)
+	}
+}
+
+// newImage formats a size-byte image file with sector size ss.
+func newImage(t testing.TB, size int64, ss int, opts FormatOptions) (string, *device.File) {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "fat.img")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	d, err := device.Open(img, device.Options{SectorSize: ss})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := Format(d, opts); err != nil {
+		t.Fatal(err)
+	}
+	return img, d
+}
+
+func mountRW(t testing.TB, d device.Device) *FS {
+	t.Helper()
+	v, err := Open(d, Options{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func writeAll(t testing.TB, v *FS, name string, data []byte) {
+	t.Helper()
+	f, err := v.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readAllFS(t testing.TB, v *FS, name string) []byte {
+	t.Helper()
+	f, err := v.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func checkBalanced(t testing.TB, v *FS) {
+	t.Helper()
+	if st := v.CacheStats(); st.Pins != 0 || st.Dirty != 0 {
+		t.Fatalf("cache not balanced: %+v", st)
+	}
+}
+
+func TestWriteRoundTrip(t *testing.T) {
+	needTools(t, "fsck.fat", "mtype", "mdir")
+	for _, c := range []struct {
+		typ  string
+		size int64
+		ss   int
+	}{
+		{"fat12", 4 << 20, 512}, {"fat16", 32 << 20, 512}, {"fat32", 80 << 20, 512},
+		{"fat12", 8 << 20, 2048}, {"fat16", 128 << 20, 2048}, {"fat32", 300 << 20, 2048},
+	} {
+		t.Run(c.typ+"-"+itoa(c.ss), func(t *testing.T) {
+			img, d := newImage(t, c.size, c.ss, FormatOptions{Type: c.typ, Label: "Test Vol", SerialSet: true, Serial: 0x1234})
+			v := mountRW(t, d)
+			cs := v.Info().ClusterSize
+			files := map[string][]byte{}
+			for i, n := range []int{0, 1, c.ss - 1, c.ss, c.ss + 1, cs - 1, cs, cs + 1, 3*cs + 7} {
+				name := "f" + itoa(i) + ".bin"
+				files[name] = randBytes(uint64(i), n)
+			}
+			files["readme.txt"] = []byte("lower")
+			files["README.md"] = []byte("mixed ext")
+			files["A long name with spaces.text"] = []byte("long")
+			files["Ünïcødé файл.txt"] = []byte("unicode")
+			if err := v.Mkdir("sub", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := v.Mkdir("sub/deeper dir", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			files["sub/deeper dir/x.dat"] = randBytes(99, 2*cs+3)
+			for name, data := range files {
+				writeAll(t, v, name, data)
+			}
+			for name, data := range files {
+				if got := readAllFS(t, v, name); !bytes.Equal(got, data) {
+					t.Fatalf("%s: read back %d bytes, want %d", name, len(got), len(data))
+				}
+			}
+			if err := v.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkBalanced(t, v)
+			fsckClean(t, img)
+			for name, data := range files {
+				out, err := toolOutput("mtype", "-i", img, "::/"+name)
+				if err != nil || !bytes.Equal(out, data) {
+					t.Fatalf("mtype %s: %v (%d bytes, want %d)", name, err, len(out), len(data))
+				}
+			}
+			ls, _ := toolOutput("mdir", "-i", img, "::/")
+			if !strings.Contains(string(ls), "TEST VOL") {
+				t.Errorf("mdir does not show the label:\n%s", ls)
+			}
+			// readme.txt needs no long-name entry.
+			v2 := mustOpen(t, d, Options{})
+			fi, err := v2.Stat("readme.txt")
+			if err != nil || fi.Name() != "readme.txt" {
+				t.Fatalf("stat readme.txt: %v %v", fi, err)
+			}
+			n := fi.Sys().(*Sys)
+			if n.ShortName != "README.TXT" {
+				t.Errorf("short name %q", n.ShortName)
+			}
+			nd, _, _ := v2.resolve("readme.txt")
+			if nd.lfnOff != nd.off {
+				t.Errorf("readme.txt has long-name slots")
+			}
+		})
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func toolOutput(name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1", "LC_ALL=C.UTF-8")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+func TestReadOnlyNeverWrites(t *testing.T) {
+	mem := device.NewMemory(make([]byte, 4<<20), 512)
+	if err := Format(mem, FormatOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fd := device.NewFaulty(mem)
+	v, err := Open(fd, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.OpenFile("x", os.O_CREATE|os.O_WRONLY, 0o644)
+	if !errors.Is(err, fs.ErrPermission) || !errors.Is(err, ErrReadOnlyFS) {
+		t.Fatalf("create on read-only mount: %v", err)
+	}
+	for _, e := range []error{v.Mkdir("d", 0o755), v.Remove("x"), v.Rename("a", "b"), v.SetLabel("X"), v.Chtimes("a", time.Now(), time.Now())} {
+		if !errors.Is(e, fs.ErrPermission) {
+			t.Fatalf("want permission error, got %v", e)
+		}
+	}
+	v.Info()
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, w, _ := fd.Counts(); w != 0 {
+		t.Fatalf("%d writes on a read-only mount", w)
+	}
+}
+
+func TestDirtyFlag(t *testing.T) {
+	needTools(t, "fsck.fat")
+	for _, typ := range []string{"fat12", "fat16", "fat32"} {
+		size := map[string]int64{"fat12": 4 << 20, "fat16": 32 << 20, "fat32": 100 << 20}[typ]
+		img, d := newImage(t, size, 512, FormatOptions{Type: typ})
+		v := mountRW(t, d)
+		writeAll(t, v, "a.txt", []byte("hello"))
+		v2 := mustOpen(t, d, Options{})
+		if !v2.Info().Dirty {
+			t.Errorf("%s: not dirty while changed", typ)
+		}
+		out, _ := exec.Command("fsck.fat", "-n", img).CombinedOutput()
+		if !strings.Contains(string(out), "Dirty bit") {
+			t.Errorf("%s: fsck does not see the dirty bit:\n%s", typ, out)
+		}
+		if err := v.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if mustOpen(t, d, Options{}).Info().Dirty {
+			t.Errorf("%s: dirty after Close", typ)
+		}
+		fsckClean(t, img)
+	}
+}
