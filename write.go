@@ -128,6 +128,7 @@ type MkfsOptions struct {
 	Serial         uint32
 	SerialSet      bool   // false: a random serial
 	PartitionTable string // "", "none", "mbr" or "gpt": a disk with one FAT partition
+	ESP            bool   // the partition is an EFI system partition (GPT type C12A7328-..., MBR 0xEF)
 }
 
 // Mkfs creates the image file path (which must not exist yet) and lays a
@@ -178,7 +179,7 @@ func Mkfs(path string, o MkfsOptions) error {
 	case "", "none":
 	case "mbr", "gpt":
 		parts, err := partition.Write(d, partition.Layout{Kind: o.PartitionTable, SectorSize: ss, DiskSize: size,
-			Partitions: []partition.NewPartition{{FAT: o.Type, ESP: false}}})
+			Partitions: []partition.NewPartition{{FAT: fatUnlessESP(o), ESP: o.ESP}}})
 		if err != nil {
 			return err
 		}
@@ -194,6 +195,9 @@ func Mkfs(path string, o MkfsOptions) error {
 	default:
 		return fmt.Errorf("partition table %q: want none, mbr or gpt", o.PartitionTable)
 	}
+	if o.ESP && hidden == 0 {
+		return errors.New("an EFI system partition needs a partition table (mbr or gpt)")
+	}
 	if err := fat.Format(vol, fat.FormatOptions{Type: o.Type, ClusterSize: o.ClusterSize, Label: o.Label,
 		Serial: o.Serial, SerialSet: o.SerialSet, HiddenSectors: hidden}); err != nil {
 		return err
@@ -203,4 +207,13 @@ func Mkfs(path string, o MkfsOptions) error {
 	}
 	ok = true
 	return nil
+}
+
+// fatUnlessESP is the FAT type that chooses the partition's type byte; an
+// EFI system partition has its own type instead.
+func fatUnlessESP(o MkfsOptions) string {
+	if o.ESP {
+		return ""
+	}
+	return o.Type
 }

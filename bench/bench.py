@@ -67,13 +67,16 @@ def tree_bytes(root):
     return total
 
 
-def measure(cmd, dest, runs):
-    """Median wall time and peak RSS (KiB) of cmd over runs, by GNU time."""
+def measure(cmd, dest, runs, setup=None):
+    """Median wall time and peak RSS (KiB) of cmd over runs, by GNU time.
+    setup, if given, runs (untimed) before each run."""
     times, rss = [], []
     for _ in range(runs):
         if dest:
             shutil.rmtree(dest, ignore_errors=True)
             os.makedirs(dest)
+        if setup:
+            setup()
         p = subprocess.run(["/usr/bin/time", "-f", "%e %M", "/bin/sh", "-c", "exec " + cmd],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         last = p.stderr.strip().splitlines()[-1].split()
@@ -92,7 +95,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--small", type=int, default=20000)
     ap.add_argument("--large", type=int, default=40)
-    ap.add_argument("--fs", choices=["iso", "fat", "all"], default="all")
+    ap.add_argument("--fs", choices=["iso", "fat", "put", "all"], default="all")
     ap.add_argument("--keep", action="store_true", help="keep the tree and images for the next run")
     args = ap.parse_args()
 
@@ -113,8 +116,8 @@ def main():
 
     rows = []
 
-    def row(name, cmd, dest=True):
-        t, kb = measure(cmd, out if dest else None, args.runs)
+    def row(name, cmd, dest=True, setup=None):
+        t, kb = measure(cmd, out if dest else None, args.runs, setup)
         rows.append((name, t, kb))
         print("  %-34s %7.2f s  %7.1f MiB" % (name, t, kb / 1024), file=sys.stderr)
 
@@ -143,6 +146,25 @@ def main():
         row("mcopy -s", "env MTOOLS_SKIP_CHECK=1 mcopy -s -n -i %s ::/ %s" % (img, out))
         row("7zz x", "7zz x -y -o%s %s" % (out, img))
         row("tsk_recover", "tsk_recover -a %s %s" % (img, out))
+
+    if args.fs in ("put", "all"):
+        # Filling a fresh FAT32 image with the tree (issue: put -r against
+        # mcopy -s). The image is made anew, untimed, before every run.
+        img = os.path.join(w, "fill.fat32")
+        imgsize = int(size * 1.15) + (64 << 20)
+        imgsize -= imgsize % 512
+
+        def fresh():
+            if os.path.exists(img):
+                os.remove(img)
+            sh("%s mkfs --type fat32 --size %d %s" % (mediafs, imgsize, img))
+
+        tops = " ".join("'%s'" % os.path.join(tree, e) for e in sorted(os.listdir(tree)))
+        rows.append(("-- filling a fresh FAT32 image --", None, None))
+        row("mediafs put -r", "%s put -r -q %s %s /" % (mediafs, img, tops), dest=False, setup=fresh)
+        row("mcopy -s", "env MTOOLS_SKIP_CHECK=1 mcopy -s -i %s %s ::/" % (img, tops), dest=False, setup=fresh)
+        if os.path.exists(img):
+            os.remove(img)
 
     print()
     print("| tool | median (s) | peak RSS (MiB) |")

@@ -310,6 +310,7 @@ func newLabelCmd(g *globals) *cobra.Command {
 func newMkfsCmd(g *globals) *cobra.Command {
 	var (
 		typ, size, cluster, label, serial, table string
+		esp                                      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "mkfs --type fat12|fat16|fat32 --size SIZE [--sector-size N] [--cluster-size N] [--label L] [--serial HEX] [--partition-table none|mbr|gpt] IMAGE",
@@ -322,7 +323,7 @@ type's range and clear of the edges where readers disagree. The serial is
 random unless given. The image is sparse.`,
 		Args: argsBetween(1, 1, "mkfs --type fat12|fat16|fat32 --size SIZE [...] IMAGE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o := mediafs.MkfsOptions{Label: label, PartitionTable: table, SectorSize: g.sectorSize}
+			o := mediafs.MkfsOptions{Label: label, PartitionTable: table, SectorSize: g.sectorSize, ESP: esp}
 			switch typ {
 			case "fat12", "fat16", "fat32":
 				o.Type = typ
@@ -371,6 +372,7 @@ random unless given. The image is sparse.`,
 	fl.StringVar(&label, "label", "", "volume label (up to 11 characters)")
 	fl.StringVar(&serial, "serial", "", "volume serial number in hex, e.g. 1234-ABCD (default random)")
 	fl.StringVar(&table, "partition-table", "none", "none, mbr or gpt")
+	fl.BoolVar(&esp, "esp", false, "make the partition an EFI system partition (with --partition-table)")
 	return cmd
 }
 

@@ -224,3 +224,33 @@ func TestPartitionedImage(t *testing.T) {
 		fsckClean(t, img, in.Partitions[0].Start, in.Partitions[0].Size)
 	}
 }
+
+// The README's two commands for an EFI system partition image.
+func TestESPRecipe(t *testing.T) {
+	need(t, "fsck.fat")
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "EFI/BOOT"), 0o755)
+	loader := bytes.Repeat([]byte("MZ-loader"), 5000)
+	os.WriteFile(filepath.Join(dir, "EFI/BOOT/BOOTX64.EFI"), loader, 0o644)
+	img := filepath.Join(dir, "esp.img")
+	mustRun(t, "mkfs", "--type", "fat32", "--size", "260M", "--label", "EFI", "--partition-table", "gpt", "--esp", img)
+	mustRun(t, "put", "-r", "--partition", "1", img, filepath.Join(dir, "EFI"), "/")
+	if out := mustRun(t, "cat", img, "/EFI/BOOT/BOOTX64.EFI"); out != string(loader) {
+		t.Fatalf("loader: %d bytes", len(out))
+	}
+	// Firmware looks the path up without regard to case.
+	if out := mustRun(t, "cat", img, "/efi/boot/bootx64.efi"); out != string(loader) {
+		t.Fatal("case-insensitive lookup failed")
+	}
+	var in struct {
+		Partitions []struct {
+			Start, Size int64
+			Type        string
+		}
+	}
+	json.Unmarshal([]byte(mustRun(t, "info", "--json", img)), &in)
+	if len(in.Partitions) != 1 || !strings.EqualFold(in.Partitions[0].Type, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B") {
+		t.Fatalf("partitions: %+v, want one EFI system partition", in)
+	}
+	fsckClean(t, img, in.Partitions[0].Start, in.Partitions[0].Size)
+}
