@@ -73,6 +73,26 @@ func OpenWritable(path string, opts ...Option) (WritableFS, error) {
 	return w, nil
 }
 
+// OpenWritableDevice opens the file system on a device for writing. The
+// FS owns the device and closes it on Close.
+func OpenWritableDevice(d device.Device, opts ...Option) (WritableFS, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.writable = true
+	f, err := openDevice(wrapMedium(d, &o), &o)
+	if err != nil {
+		return nil, err
+	}
+	w, ok := f.(WritableFS)
+	if !ok {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", f.Info().FS, ErrReadOnlyFS)
+	}
+	return w, nil
+}
+
 // OpenFile opens a file as os.OpenFile does (O_CREATE, O_EXCL, O_TRUNC,
 // O_APPEND, O_RDWR, ...).
 func (f *fatFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
