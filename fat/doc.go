@@ -1,5 +1,6 @@
-// Package fat reads FAT12, FAT16 and FAT32 volumes (the write side follows in
-// the same package).
+// Package fat reads, writes and formats FAT12, FAT16 and FAT32 volumes. The
+// write side (write.go, dirwrite.go, alloc.go, names.go) and the formatter
+// (mkfs.go) document their ordering and naming rules where they are coded.
 //
 // The on-disk format is Microsoft's "FAT: General Overview of On-Disk Format"
 // (fatgen103, version 1.03, December 2000); section numbers below refer to it.

@@ -784,7 +784,7 @@ func (v *FS) lookupEntry(name string) (n, parent *node, pkey uint32, err error) 
 // fileClusters lists the clusters of file entry n as far as its size
 // needs them.
 func (v *FS) fileClusters(n *node) ([]uint32, error) {
-	return v.fileClusters(n)
+	return v.chainClusters(n.ent.cluster(v.g.fatType), v.g.clustersFor(int64(n.ent.FileSize)))
 }
 
 func (v *FS) remove(name string, tree bool) error {
