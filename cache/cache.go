@@ -62,7 +62,7 @@ type Cache struct {
 	blocks    map[int64]*Block
 	lru       *list.List // unpinned, loaded blocks; front = most recent
 	pins      int
-	dirty     int
+	dirty     map[int64]*Block // the dirty blocks, so that flushes do not scan the cache
 	pinnedBlk int
 }
 
@@ -75,7 +75,7 @@ func New(dev device.Device, blockSize, maxBlocks int) *Cache {
 	if maxBlocks < 1 {
 		maxBlocks = 1
 	}
-	return &Cache{dev: dev, bs: blockSize, maxClean: maxBlocks, blocks: make(map[int64]*Block), lru: list.New()}
+	return &Cache{dev: dev, bs: blockSize, maxClean: maxBlocks, blocks: make(map[int64]*Block), lru: list.New(), dirty: make(map[int64]*Block)}
 }
 
 // BlockSize is the size of a block in bytes.
@@ -216,9 +216,20 @@ func (c *Cache) MarkDirty(b *Block) {
 	if b.pins <= 0 {
 		panic(fmt.Sprintf("cache: MarkDirty of block %d that is not pinned", b.N))
 	}
+	c.setDirtyLocked(b)
+}
+
+func (c *Cache) setDirtyLocked(b *Block) {
 	if !b.dirty {
 		b.dirty = true
-		c.dirty++
+		c.dirty[b.N] = b
+	}
+}
+
+func (c *Cache) clearDirtyLocked(b *Block) {
+	if b.dirty {
+		b.dirty = false
+		delete(c.dirty, b.N)
 	}
 }
 
@@ -233,8 +244,8 @@ func (c *Cache) Flush() error { return c.FlushRange(0, -1) }
 func (c *Cache) FlushRange(lo, hi int64) error {
 	c.mu.Lock()
 	var list []*Block
-	for _, b := range c.blocks {
-		if b.dirty && b.N >= lo && (hi < 0 || b.N < hi) {
+	for _, b := range c.dirty {
+		if b.N >= lo && (hi < 0 || b.N < hi) {
 			list = append(list, b)
 		}
 	}
@@ -260,17 +271,15 @@ func (c *Cache) FlushRange(lo, hi int64) error {
 			copy(buf[k*c.bs:], b.Data)
 			// Cleared before the write: a change made while the write is
 			// under way marks the block dirty again.
-			b.dirty = false
-			c.dirty--
+			c.clearDirtyLocked(b)
 		}
 		c.mu.Unlock()
 		_, err := c.dev.WriteAt(buf, run[0].N*int64(c.bs))
 		if err != nil {
 			c.mu.Lock()
 			for _, b := range run {
-				if !b.dirty {
-					b.dirty = true
-					c.dirty++
+				if c.blocks[b.N] == b {
+					c.setDirtyLocked(b)
 				}
 			}
 			c.mu.Unlock()
@@ -294,17 +303,14 @@ func (c *Cache) FlushRange(lo, hi int64) error {
 func (c *Cache) Discard() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for n, b := range c.blocks {
-		if b.dirty {
-			b.dirty = false
-			c.dirty--
-			if b.pins == 0 {
-				if b.elem != nil {
-					c.lru.Remove(b.elem)
-					b.elem = nil
-				}
-				delete(c.blocks, n)
+	for n, b := range c.dirty {
+		c.clearDirtyLocked(b)
+		if b.pins == 0 && c.blocks[n] == b {
+			if b.elem != nil {
+				c.lru.Remove(b.elem)
+				b.elem = nil
 			}
+			delete(c.blocks, n)
 		}
 	}
 }
@@ -339,10 +345,7 @@ func (c *Cache) dropLocked(b *Block) {
 		c.lru.Remove(b.elem)
 		b.elem = nil
 	}
-	if b.dirty {
-		b.dirty = false
-		c.dirty--
-	}
+	c.clearDirtyLocked(b)
 	delete(c.blocks, b.N)
 }
 
@@ -367,5 +370,5 @@ func (c *Cache) ReadAt(p []byte, off int64) (int, error) {
 func (c *Cache) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return Stats{Cached: len(c.blocks), Pinned: c.pinnedBlk, Pins: c.pins, Dirty: c.dirty}
+	return Stats{Cached: len(c.blocks), Pinned: c.pinnedBlk, Pins: c.pins, Dirty: len(c.dirty)}
 }

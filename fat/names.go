@@ -37,9 +37,13 @@ var (
 )
 
 // maxPathUnits is the longest path a new name may end up at, in UTF-16
-// units without the leading separator: 255, so that "X:\" + path + NUL
-// fits Windows' MAX_PATH of 260. (Existing deeper paths stay readable.)
-const maxPathUnits = 255
+// units without the leading separator: 4095, so that every file stays
+// reachable by path on Linux (PATH_MAX 4096 with the NUL), through the
+// FUSE mount and host tools alike. Windows' old MAX_PATH (260) would
+// refuse paths that mtools, the Linux vfat driver and Windows' own long
+// path support store without complaint. (Existing deeper paths stay
+// readable.)
+const maxPathUnits = 4095
 
 // checkName applies the rules for a new long name: Windows' (no control
 // characters, none of "*/:<>?\|, no trailing dot or space, no reserved
