@@ -143,3 +143,43 @@ func (v *FS) dir(d *node) (*parsedDir, error) {
 	v.dirs.put(key, p)
 	return p, nil
 }
+
+// setEntry records that the short entry at byte off of directory key now
+// reads ent, its name unchanged (a new size, first cluster, time or
+// attribute), so that a write does not cost a re-parse of the whole
+// directory. The node is replaced, not changed, since readers may hold the
+// old one. If err is set or the entry is not found, the directory is
+// dropped instead and parsed anew on the next look.
+func (c *dirCache) setEntry(key uint32, off int64, ent dirEntry, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok {
+		return
+	}
+	d := e.Value.(*dirCacheItem).dir
+	if err == nil {
+		for i, n := range d.list {
+			if n.off != off {
+				continue
+			}
+			nn := *n
+			nn.ent = ent
+			d.list[i] = &nn
+			if d.exact[n.name] == n {
+				d.exact[n.name] = &nn
+			}
+			for _, k := range []string{foldKey(n.name), foldKey(n.short)} {
+				for j, m := range d.fold[k] {
+					if m == n {
+						d.fold[k][j] = &nn
+					}
+				}
+			}
+			return
+		}
+	}
+	c.entries -= len(d.list)
+	c.lru.Remove(e)
+	delete(c.m, key)
+}

@@ -469,7 +469,7 @@ func (v *FS) truncate(st *fileState, size int64) error {
 		v.stamp(e, false)
 		st.n.ent = *e
 	})
-	v.dirs.forget(st.parent)
+	v.dirs.setEntry(st.parent, st.n.off, st.n.ent, err)
 	if err != nil {
 		return err
 	}
@@ -585,7 +585,7 @@ func (v *FS) writeAt(st *fileState, p []byte, off int64) error {
 		v.stamp(e, false)
 		st.n.ent = *e
 	})
-	v.dirs.forget(st.parent)
+	v.dirs.setEntry(st.parent, st.n.off, st.n.ent, err)
 	st.size = newSize
 	st.chain, st.endOnce, st.endErr = ch, new(sync.Once), nil
 	return err
@@ -1091,15 +1091,18 @@ func (v *FS) changeEntry(op, name string, f func(e *dirEntry)) error {
 		if err != nil {
 			return err
 		}
-		defer v.dirs.forget(pkey)
-		return v.updateEntry(n.off, func(e *dirEntry) {
+		var ent dirEntry
+		err = v.updateEntry(n.off, func(e *dirEntry) {
 			f(e)
+			ent = *e
 			v.openMu.Lock()
 			if st := v.open[n.off]; st != nil {
 				st.n.ent = *e
 			}
 			v.openMu.Unlock()
 		})
+		v.dirs.setEntry(pkey, n.off, ent, err)
+		return err
 	})
 }
 
