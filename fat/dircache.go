@@ -2,6 +2,7 @@ package fat
 
 import (
 	"container/list"
+	"sort"
 	"strings"
 	"sync"
 	"unicode"
@@ -182,4 +183,30 @@ func (c *dirCache) setEntry(key uint32, off int64, ent dirEntry, err error) {
 	c.entries -= len(d.list)
 	c.lru.Remove(e)
 	delete(c.m, key)
+}
+
+// addNode records a new entry in directory key's cached parse, in on-disk
+// order. The list is copied, not extended in place, since readers may hold
+// the old one.
+func (c *dirCache) addNode(key uint32, n *node) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok {
+		return
+	}
+	d := e.Value.(*dirCacheItem).dir
+	i := sort.Search(len(d.list), func(i int) bool { return d.list[i].off > n.off })
+	l := make([]*node, 0, len(d.list)+1)
+	l = append(append(append(l, d.list[:i]...), n), d.list[i:]...)
+	d.list = l
+	if _, ok := d.exact[n.name]; !ok {
+		d.exact[n.name] = n
+	}
+	k := foldKey(n.name)
+	d.fold[k] = append(d.fold[k], n)
+	if ks := foldKey(n.short); ks != k {
+		d.fold[ks] = append(d.fold[ks], n)
+	}
+	c.entries++
 }

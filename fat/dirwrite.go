@@ -193,8 +193,39 @@ func (v *FS) writeSlots(dl *dirLoc, start int, raws [][]byte, pastEnd bool) erro
 	for i := len(blocks) - 2; i >= 0; i-- {
 		order = append(order, blocks[i])
 	}
-	v.dirs.forget(dl.key)
-	return v.flushBlocks(order...)
+	err := v.flushBlocks(order...)
+	v.noteNewSlots(dl, start, raws, err)
+	return err
+}
+
+// noteNewSlots adds the entry just written to the directory's cached parse,
+// parsing the new slots with the reader's own parser, so that filling a
+// directory does not re-parse it once per entry. Anything unexpected (an
+// error, slots that are not exactly one entry) drops the cached parse.
+func (v *FS) noteNewSlots(dl *dirLoc, start int, raws [][]byte, err error) {
+	if err != nil {
+		v.dirs.forget(dl.key)
+		return
+	}
+	p := dirParser{cp: v.cp, fatType: v.g.fatType}
+	var got *node
+	for i, raw := range raws {
+		sec := dl.secs[(start+i)/dl.perSec]
+		off := v.g.sectorOffset(sec) + int64((start+i)%dl.perSec)*dirEntrySize
+		n, _ := p.feed(raw, off)
+		if n != nil {
+			if got != nil {
+				v.dirs.forget(dl.key)
+				return
+			}
+			got = n
+		}
+	}
+	if got == nil {
+		v.dirs.forget(dl.key)
+		return
+	}
+	v.dirs.addNode(dl.key, got)
 }
 
 // setSlot changes slot i through the cache and returns its block.
