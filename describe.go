@@ -180,3 +180,24 @@ func UnixMode(m fs.FileMode) string {
 	special(9, m&fs.ModeSticky != 0, 't', 'T')
 	return string(b)
 }
+
+// DirIdentity returns what identifies a directory on the medium (its first
+// cluster, or the first block of its extent), so that tree walks can skip
+// a directory they have already been through: on a damaged or hostile
+// medium two directory entries may name the same directory without either
+// being an ancestor of the other (a cross-link), and a walk that follows
+// both could take exponentially long.
+func DirIdentity(fi fs.FileInfo) (uint64, bool) {
+	if !fi.IsDir() {
+		return 0, false
+	}
+	switch s := fi.Sys().(type) {
+	case *fat.Sys:
+		return uint64(s.FirstCluster), true
+	case *iso9660.Sys:
+		if len(s.Extents) > 0 {
+			return uint64(s.Extents[0].Block), true
+		}
+	}
+	return 0, false
+}

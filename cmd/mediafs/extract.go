@@ -99,15 +99,16 @@ type extractor struct {
 	unsafeLinks bool
 	workers     int
 
-	failed  atomic.Bool
-	stop    atomic.Bool
-	mu      sync.Mutex
-	dirs    []dirMeta
-	links   []linkJob
-	bar     *progressbar.ProgressBar
-	isRoot  bool
-	umask   fs.FileMode
-	written atomic.Int64
+	failed   atomic.Bool
+	stop     atomic.Bool
+	mu       sync.Mutex
+	dirs     []dirMeta
+	links    []linkJob
+	seenDirs map[uint64]string
+	bar      *progressbar.ProgressBar
+	isRoot   bool
+	umask    fs.FileMode
+	written  atomic.Int64
 }
 
 type dirMeta struct {
@@ -145,6 +146,7 @@ func (x *extractor) warn(format string, a ...any) {
 
 func (x *extractor) run(paths []string) error {
 	x.isRoot = os.Geteuid() == 0
+	x.seenDirs = map[uint64]string{}
 	x.umask = fs.FileMode(unix.Umask(0))
 	unix.Umask(int(x.umask))
 	if x.workers <= 0 {
@@ -214,11 +216,23 @@ func (x *extractor) run(paths []string) error {
 // progress bar only; errors are reported by the extraction itself).
 func (x *extractor) treeSize(name string) int64 {
 	var total int64
+	seen := map[uint64]bool{}
 	fs.WalkDir(x.fsys, name, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				total += fi.Size()
+		if err != nil {
+			return nil
+		}
+		fi, ierr := d.Info()
+		if ierr != nil {
+			return nil
+		}
+		if id, ok := mediafs.DirIdentity(fi); ok {
+			if seen[id] {
+				return fs.SkipDir // cross-linked: counted once
 			}
+			seen[id] = true
+		}
+		if d.Type().IsRegular() {
+			total += fi.Size()
 		}
 		return nil
 	})
@@ -240,6 +254,20 @@ func (x *extractor) entry(name, host string, fi fs.FileInfo, jobs chan<- fileJob
 	mode := fi.Mode()
 	switch {
 	case mode.IsDir():
+		if id, ok := mediafs.DirIdentity(fi); ok {
+			x.mu.Lock()
+			prev, dup := x.seenDirs[id]
+			if !dup {
+				x.seenDirs[id] = name
+			}
+			x.mu.Unlock()
+			if dup {
+				err := fmt.Errorf("%s: same directory as %s (cross-linked on the medium); not extracted twice", mediafs.DisplayPath(name), mediafs.DisplayPath(prev))
+				x.report(mediafs.DisplayPath(name), err, nil)
+				x.fail("%v", err)
+				return
+			}
+		}
 		if err := x.mkdir(host); err != nil {
 			x.fail("%v", err)
 			return

@@ -269,3 +269,43 @@ func TestTimeZoneAttrsAndCodePage(t *testing.T) {
 		}
 	}
 }
+
+// Two directory entries that name the same directory (a cross-link on a
+// damaged medium) are walked once: ls -R and extract say so and go on.
+func TestCrossLinkedDirectories(t *testing.T) {
+	need(t, "mkfs.fat", "mmd", "mcopy")
+	img := filepath.Join(t.TempDir(), "x.img")
+	f, _ := os.Create(img)
+	f.Truncate(4 << 20)
+	f.Close()
+	sh(t, "", "mkfs.fat", "-F", "12", img)
+	mtools(t, img, "mmd", "::/A")
+	mtools(t, img, "mmd", "::/B")
+	host := filepath.Join(t.TempDir(), "in.txt")
+	os.WriteFile(host, []byte("inside A\n"), 0o644)
+	mtools(t, img, "mcopy", host, "::/A/IN.TXT")
+	raw, _ := os.ReadFile(img)
+	a := bytes.Index(raw, []byte("A          \x10"))
+	b := bytes.Index(raw, []byte("B          \x10"))
+	if a < 0 || b < 0 {
+		t.Fatal("directory entries A and B not found")
+	}
+	copy(raw[b+26:b+28], raw[a+26:a+28]) // B now starts at A's cluster
+	os.WriteFile(img, raw, 0o644)
+
+	out, stderr, code := mediafsRun(t, "ls", "-R", img)
+	if code != exitFailed || !strings.Contains(stderr, "cross-linked") {
+		t.Fatalf("ls -R: exit %d, stderr %q", code, stderr)
+	}
+	if n := strings.Count(out, "IN.TXT"); n != 1 {
+		t.Fatalf("ls -R listed the shared directory's file %d times:\n%s", n, out)
+	}
+	dest := t.TempDir()
+	_, stderr, code = mediafsRun(t, "extract", "--keep-going", img, dest)
+	if code != exitFailed || !strings.Contains(stderr, "cross-linked") {
+		t.Fatalf("extract: exit %d, stderr %q", code, stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "A/IN.TXT")); err != nil || string(b) != "inside A\n" {
+		t.Fatalf("A/IN.TXT: %q %v", b, err)
+	}
+}

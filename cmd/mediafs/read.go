@@ -128,6 +128,7 @@ func newLsCmd(g *globals) *cobra.Command {
 				return &exitError{code: exitFailed, err: err}
 			}
 			if fi.IsDir() {
+				l.firstVisit(name, fi)
 				l.dir(name)
 			} else {
 				l.entry(name, fi, true)
@@ -159,6 +160,7 @@ type lister struct {
 	enc                   *json.Encoder
 	tw                    *tabwriter.Writer
 	failed                bool
+	seen                  map[uint64]string // directories listed, by identity on the medium
 }
 
 func (l *lister) dir(name string) {
@@ -180,10 +182,29 @@ func (l *lister) dir(name string) {
 			continue
 		}
 		l.entry(child, fi, l.recursive)
-		if l.recursive && fi.IsDir() {
+		if l.recursive && fi.IsDir() && l.firstVisit(child, fi) {
 			l.dir(child)
 		}
 	}
+}
+
+// firstVisit reports whether the directory has not been listed yet under
+// another name (a cross-linked directory on a damaged medium).
+func (l *lister) firstVisit(name string, fi fs.FileInfo) bool {
+	id, ok := mediafs.DirIdentity(fi)
+	if !ok {
+		return true
+	}
+	if l.seen == nil {
+		l.seen = map[uint64]string{}
+	}
+	if prev, dup := l.seen[id]; dup {
+		l.g.errorf("%s: same directory as %s (cross-linked); not listed again", mediafs.DisplayPath(name), mediafs.DisplayPath(prev))
+		l.failed = true
+		return false
+	}
+	l.seen[id] = name
+	return true
 }
 
 func (l *lister) entry(name string, fi fs.FileInfo, fullPath bool) {
