@@ -23,12 +23,18 @@ func Open(path string, opts ...Option) (FS, error) {
 		opt(&o)
 	}
 	o.readOnly = true
-	d, err := openMedium(path, &o)
+	return openPath(path, &o)
+}
+
+// openPath opens the medium at path, its fault-handling wrappers and the
+// file system on it; the FS owns the medium.
+func openPath(path string, o *options) (FS, error) {
+	d, err := openMedium(path, o)
 	if err != nil {
 		return nil, err
 	}
-	d = wrapMedium(d, &o)
-	f, err := openDevice(d, &o)
+	d = wrapMedium(d, o)
+	f, err := openDevice(d, o)
 	if err != nil {
 		d.Close()
 		return nil, err

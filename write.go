@@ -55,14 +55,8 @@ func OpenWritable(path string, opts ...Option) (WritableFS, error) {
 		return nil, fmt.Errorf("OpenWritable with the ReadOnly option: %w", ErrReadOnlyFS)
 	}
 	o.writable = true
-	d, err := openMedium(path, &o)
+	f, err := openPath(path, &o)
 	if err != nil {
-		return nil, err
-	}
-	d = wrapMedium(d, &o)
-	f, err := openDevice(d, &o)
-	if err != nil {
-		d.Close()
 		return nil, err
 	}
 	w, ok := f.(WritableFS)

@@ -99,17 +99,7 @@ func compareWithSource(t *testing.T, img, src string, extra ...string) {
 	if _, stderr, code := mediafsRun(t, append(append([]string{"extract", "-q"}, extra...), img, dest)...); code != 0 {
 		t.Fatalf("extract: %d %s", code, stderr)
 	}
-	filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if d.IsDir() {
-			return nil
-		}
-		a, _ := os.ReadFile(p)
-		b, err := os.ReadFile(filepath.Join(dest, strings.TrimPrefix(p, src)))
-		if err != nil || !bytes.Equal(a, b) {
-			t.Errorf("extract %s: %v, content equal %v", p, err, bytes.Equal(a, b))
-		}
-		return nil
-	})
+	checkTree(t, src, dest, "mediafs extract")
 }
 
 func writeTree(t *testing.T, files map[string]int) string {
