@@ -135,3 +135,38 @@ func TestSalvageAroundWholeRequestFailures(t *testing.T) {
 		t.Fatal("salvaged bytes differ outside the bad sector")
 	}
 }
+
+// A directory whose sector could not be read is not remembered as broken:
+// once the medium delivers the sector (a retry, a better drive), it lists.
+func TestDirectoryReadAgainAfterMediaError(t *testing.T) {
+	var w memWriter
+	src := fstest.MapFS{"SUB/A.TXT": {Data: []byte("a")}, "SUB/B.TXT": {Data: []byte("b")}, "TOP.TXT": {Data: []byte("t")}}
+	if _, err := mkiso.Write(&w, src, mkiso.Options{BlockSize: 2048}); err != nil {
+		t.Fatal(err)
+	}
+	probe, _ := mediafs.OpenDevice(device.NewMemory(bytes.Clone(w.b), 2048))
+	fi, _ := fs.Stat(probe, "SUB")
+	sub := fi.Sys().(*iso9660.Sys).Extents[0].Block
+	probe.Close()
+	faulty := device.NewFaulty(device.NewMemory(w.b, 2048))
+	f, err := mediafs.OpenDevice(faulty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	faulty.FailSectors(sub, 1)
+	if _, err := f.ReadDir("SUB"); !errors.Is(err, device.ErrBadSector) || !strings.Contains(err.Error(), fmt.Sprintf("sector %d", sub)) {
+		t.Fatalf("ReadDir over a bad sector: %v", err)
+	}
+	if b, err := fs.ReadFile(f, "TOP.TXT"); err != nil || string(b) != "t" {
+		t.Fatalf("an unrelated file: %q %v", b, err)
+	}
+	faulty.Heal()
+	ents, err := f.ReadDir("SUB")
+	if err != nil || len(ents) != 2 {
+		t.Fatalf("after the sector healed: %d entries, %v", len(ents), err)
+	}
+	if cs, ok := f.(mediafs.CacheStatser); ok && cs.CacheStats().Pins != 0 {
+		t.Fatalf("pins left: %+v", cs.CacheStats())
+	}
+}

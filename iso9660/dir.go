@@ -3,6 +3,7 @@ package iso9660
 import (
 	"bytes"
 	"errors"
+	"github.com/mediafs/mediafs/device"
 	"io/fs"
 	"slices"
 	"strings"
@@ -214,6 +215,11 @@ func (f *FS) list(d *node) *dirListing {
 		return l
 	}
 	l = f.readListing(d)
+	if l.err != nil && device.IsMediaError(l.err) {
+		// Not kept: the medium may deliver the sector on a later try, and
+		// the volume must stay usable for what it can still read.
+		return l
+	}
 	f.mu.Lock()
 	if f.dirNodes+len(l.nodes) > maxCachedNodes {
 		clear(f.dirs)
