@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -219,6 +221,7 @@ func TestPropertyRandomOps(t *testing.T) {
 				if got, want := mdirPaths(t, img), m.paths(); !slices.Equal(got, want) {
 					t.Fatalf("mdir lists\n%v\nwant\n%v", got, want)
 				}
+				check7zip(t, img, m)
 			})
 		}
 	}
@@ -240,4 +243,43 @@ func checkModel(t *testing.T, v *FS, m *model, step int) {
 		t.Fatalf("step %d: cache %+v", step, st)
 	}
 	_ = errors.Is
+}
+
+// check7zip extracts the image with 7-Zip, when it is installed, and
+// compares the tree and every file's bytes with the model.
+func check7zip(t *testing.T, img string, m *model) {
+	t.Helper()
+	if _, err := exec.LookPath("7zz"); err != nil {
+		t.Log("7zz is not installed (CI installs it); 7-Zip check skipped")
+		return
+	}
+	out := t.TempDir()
+	runTool(t, "7zz", "x", "-y", "-o"+out, img)
+	var got []string
+	err := filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == out {
+			return err
+		}
+		rel := filepath.ToSlash(strings.TrimPrefix(p, out+string(filepath.Separator)))
+		if d.IsDir() {
+			got = append(got, rel+"/")
+			return nil
+		}
+		got = append(got, rel)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if want, ok := m.files[rel]; !ok || !bytes.Equal(b, want) {
+			t.Errorf("7-Zip reads %s: %d bytes, the model has %d (present %v)", rel, len(b), len(want), ok)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if want := m.paths(); !slices.Equal(got, want) {
+		t.Fatalf("7-Zip extracts\n%v\nwant\n%v", got, want)
+	}
 }
