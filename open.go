@@ -252,7 +252,7 @@ func openPartition(d device.Device, ft *foundTable, o *options) (FS, error) {
 			for _, q := range parts {
 				idx = append(idx, fmt.Sprint(q.Index))
 			}
-			return nil, fmt.Errorf("--partition %d: no such partition (the %s table has %s)", o.partition, strings.ToUpper(ft.tab.Kind), strings.Join(idx, ", "))
+			return nil, fmt.Errorf("--partition %d: no such partition (the %s table has partitions %s)", o.partition, strings.ToUpper(ft.tab.Kind), strings.Join(idx, ", "))
 		}
 	} else {
 		for i := range parts {

@@ -157,6 +157,10 @@ func openISO(d device.Device, v device.Device, o *options) (FS, error) {
 			Emulation: e.Emulation, LoadSegment: e.LoadSegment, SystemType: e.SystemType,
 			LoadSectors: e.SectorCount, LoadRBA: e.LoadRBA, Size: e.Size})
 	}
+	// isohybrid images carry a partition table beside the ISO volume.
+	if ft, _ := findPartitionTable(d, o); ft != nil {
+		vi.Partitions = partitionInfos(ft.tab, 0)
+	}
 	return &isoFS{FS: f, dev: d, info: vi}, nil
 }
 
@@ -255,6 +259,16 @@ func (f *fatFS) Close() error {
 
 // OpenWarnings returns the warnings found while opening.
 func (f *isoFS) OpenWarnings() []string { return slices.Clone(f.info.Warnings) }
+
+// Warnings returns every warning so far: those of opening, and those the
+// driver added while reading (a repeated or neutralised name, a damaged
+// Rock Ridge entry). Like OpenWarnings it never scans the volume.
+func Warnings(f FS) []string {
+	if i, ok := f.(*isoFS); ok {
+		return i.FS.Info().Warnings
+	}
+	return OpenWarnings(f)
+}
 
 // OpenWarnings returns what was tolerated while opening f. Unlike
 // f.Info().Warnings it never scans the volume (a FAT's free-cluster count

@@ -349,3 +349,10 @@ func encodeTime(t time.Time, loc *time.Location) (date, tm uint16, tenths uint8)
 	tenths = uint8(t.Second()%2*100 + t.Nanosecond()/int(10*time.Millisecond))
 	return date, tm, tenths
 }
+
+// ValidCodePage reports whether n is an OEM code page this package can
+// decode short names with (0 means the default, 437).
+func ValidCodePage(n int) bool {
+	_, err := codePage(n)
+	return err == nil
+}

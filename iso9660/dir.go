@@ -3,6 +3,7 @@ package iso9660
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"github.com/mediafs/mediafs/device"
 	"io/fs"
 	"slices"
@@ -300,7 +301,46 @@ func (f *FS) readListing(d *node) *dirListing {
 		l.err = corrupt(start, "directory has no \".\" record")
 	}
 	slices.SortStableFunc(l.nodes, func(a, b *node) int { return strings.Compare(a.name, b.name) })
+	f.uniqueNames(l)
 	return l
+}
+
+// uniqueNames renames the later of two entries with the same name (a
+// damaged or hostile directory, or names that became equal when "/" was
+// neutralised) to "name~2", "name~3", ... with a warning, so that every
+// entry stays reachable by its path instead of one hiding the other.
+func (f *FS) uniqueNames(l *dirListing) {
+	dup := false
+	for i := 1; i < len(l.nodes); i++ {
+		if l.nodes[i].name == l.nodes[i-1].name {
+			dup = true
+			break
+		}
+	}
+	if !dup {
+		return
+	}
+	taken := make(map[string]bool, len(l.nodes))
+	for _, n := range l.nodes {
+		taken[n.name] = true
+	}
+	seen := make(map[string]bool, len(l.nodes))
+	for _, n := range l.nodes {
+		if !seen[n.name] {
+			seen[n.name] = true
+			continue
+		}
+		for k := 2; ; k++ {
+			alt := fmt.Sprintf("%s~%d", n.name, k)
+			if !taken[alt] {
+				f.warn("the directory record at byte %d repeats the name %q; shown as %q", n.recOff, n.name, alt)
+				n.name = alt
+				taken[alt], seen[alt] = true, true
+				break
+			}
+		}
+	}
+	slices.SortStableFunc(l.nodes, func(a, b *node) int { return strings.Compare(a.name, b.name) })
 }
 
 func sectionOf(rec dirRecord) Extent {

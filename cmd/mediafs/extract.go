@@ -48,11 +48,17 @@ DEST/boot-N.img.`,
 				return err
 			}
 			defer f.Close()
+			defer g.laterWarnings(f, args[0])
 			x.fsys = f
 			if err := os.MkdirAll(args[1], 0o755); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			dest, err := filepath.Abs(args[1])
+			// DEST itself may be a symlink to a directory, as tar -C allows;
+			// below it, nothing is followed.
+			dest, err := filepath.EvalSymlinks(args[1])
+			if err == nil {
+				dest, err = filepath.Abs(dest)
+			}
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mediafs/mediafs"
 	"github.com/mediafs/mediafs/device"
+	"github.com/mediafs/mediafs/fat"
 )
 
 const (
@@ -62,6 +63,20 @@ type globals struct {
 
 	stdout, stderr io.Writer
 	stopProfile    func()
+	warned         int // warnings printed so far
+}
+
+// laterWarnings prints the warnings the driver added while the verb ran
+// (names it had to neutralise or make unique, damaged entries it skipped).
+func (g *globals) laterWarnings(f mediafs.FS, image string) {
+	ws := mediafs.Warnings(f)
+	if g.quiet || len(ws) <= g.warned {
+		return
+	}
+	for _, w := range ws[g.warned:] {
+		g.warn("%s: %s", image, w)
+	}
+	g.warned = len(ws)
 }
 
 // openOptions turns the global options into Open options.
@@ -103,6 +118,9 @@ func (g *globals) openOptions(cmd *cobra.Command) ([]mediafs.Option, error) {
 		opts = append(opts, mediafs.WithLocation(loc))
 	}
 	if g.codepage != 0 {
+		if !fat.ValidCodePage(g.codepage) {
+			return nil, usageErr("--codepage %d: not a code page mediafs knows (437, 850, 852, 855, 858, 860, 862, 863, 865, 866, 874, 1250, 1251, 1252)", g.codepage)
+		}
 		opts = append(opts, mediafs.WithCodePage(g.codepage))
 	}
 	if g.mapfile != "" {
@@ -135,6 +153,7 @@ func (g *globals) open(cmd *cobra.Command, image string) (mediafs.FS, error) {
 	if err != nil {
 		return nil, openErr(fmt.Errorf("%s: %w", image, err))
 	}
+	g.warned = len(mediafs.OpenWarnings(f))
 	if !g.quiet && cmd.Name() != "info" { // info prints its warnings itself
 		for _, w := range mediafs.OpenWarnings(f) {
 			g.warn("%s: %s", image, w)
@@ -160,6 +179,15 @@ images and devices in user space, on any sector size, with errors that name
 the sector instead of hangs.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
+	}
+	// A bare "mediafs" prints the help and is a usage error (exit 2);
+	// "mediafs --help" still exits 0.
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		cmd.Help()
+		if len(args) > 0 {
+			return usageErr("unknown command %q", args[0])
+		}
+		return usageErr("a verb is needed")
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%v (see 'mediafs %s --help')", err, c.Name())}

@@ -392,3 +392,50 @@ func TestSampleImage(t *testing.T) {
 		t.Fatalf("sample is not a 512-block image: %s", out)
 	}
 }
+
+// Review findings: usage errors exit 2; a directory that repeats a name
+// keeps both entries reachable (and says so); DEST may be a symlink.
+func TestReviewFindings(t *testing.T) {
+	if _, _, code := mediafsRun(t); code != exitUsage {
+		t.Errorf("bare mediafs: exit %d, want 2", code)
+	}
+	if _, _, code := mediafsRun(t, "ls", "--codepage", "99999", "../../testdata/sample.iso"); code != exitUsage {
+		t.Errorf("unknown --codepage: exit %d, want 2", code)
+	}
+
+	need(t, "genisoimage")
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "AAA.TXT"), []byte("first\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "AAB.TXT"), []byte("second\n"), 0o644)
+	img := filepath.Join(t.TempDir(), "dup.iso")
+	sh(t, "", "genisoimage", "-quiet", "-o", img, src)
+	raw, _ := os.ReadFile(img)
+	i := bytes.Index(raw, []byte("AAB.TXT;1"))
+	if i < 0 {
+		t.Fatal("record AAB.TXT;1 not found")
+	}
+	raw[i+2] = 'A' // now two records named AAA.TXT;1
+	os.WriteFile(img, raw, 0o644)
+	out, stderr, code := mediafsRun(t, "ls", img)
+	if code != 0 || out != "AAA.TXT\nAAA.TXT~2\n" || !strings.Contains(stderr, "repeats the name") {
+		t.Fatalf("ls of a directory with a repeated name: exit %d, %q, %q", code, out, stderr)
+	}
+	a, _, _ := mediafsRun(t, "cat", img, "AAA.TXT")
+	b, _, _ := mediafsRun(t, "cat", img, "AAA.TXT~2")
+	if a+b != "first\nsecond\n" {
+		t.Fatalf("contents %q %q", a, b)
+	}
+
+	real := t.TempDir()
+	link := filepath.Join(t.TempDir(), "link")
+	os.Symlink(real, link)
+	if _, stderr, code := mediafsRun(t, "extract", img, link); code != 0 {
+		t.Fatalf("extract into a symlinked DEST: %s", stderr)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Fatal("the DEST symlink was replaced")
+	}
+	if _, err := os.Stat(filepath.Join(real, "AAA.TXT~2")); err != nil {
+		t.Fatalf("not extracted through the DEST symlink: %v", err)
+	}
+}

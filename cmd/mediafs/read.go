@@ -113,6 +113,7 @@ func newLsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer f.Close()
+			defer g.laterWarnings(f, args[0])
 			target := "/"
 			if len(args) == 2 {
 				target = args[1]
@@ -260,6 +261,7 @@ func newCatCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer f.Close()
+			defer g.laterWarnings(f, args[0])
 			if cmd.Flags().Changed("boot") {
 				r, size, err := bootImage(f, boot)
 				if err != nil {
