@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,7 +76,7 @@ func Describe(fsys fs.FS, name string, fi fs.FileInfo) Entry {
 			e.UID, e.GID = &uid, &gid
 		}
 		if fi.Mode()&fs.ModeDevice != 0 {
-			e.Rdev = itoa(uint64(s.DevMajor)) + "," + itoa(uint64(s.DevMinor))
+			e.Rdev = strconv.FormatUint(uint64(s.DevMajor), 10) + "," + strconv.FormatUint(uint64(s.DevMinor), 10)
 		}
 	case *fat.Sys:
 		e.Alloc = s.Alloc
@@ -85,20 +86,6 @@ func Describe(fsys fs.FS, name string, fi fs.FileInfo) Entry {
 		e.Short = s.ShortName
 	}
 	return e
-}
-
-func itoa(v uint64) string {
-	if v == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for v > 0 {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return string(b[i:])
 }
 
 // CleanPath turns a path as users write it on the command line into an io/fs

@@ -3,7 +3,6 @@ package mediafs
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -338,6 +337,3 @@ func identifyAt(d device.Device, off, size int64) string {
 	}
 	return ""
 }
-
-// errUnsupported is returned for writes to read-only file systems.
-var errUnsupported = errors.New("operation not supported")

@@ -90,10 +90,11 @@ func (c *Cache) Blocks() int64 { return c.dev.Size() / int64(c.bs) }
 // Get returns block n, pinned, reading it from the device if needed.
 func (c *Cache) Get(n int64) (*Block, error) { return c.get(n, true) }
 
-// GetZero returns block n, pinned, without reading the device: the block's
-// contents are zeroed (unless it is already cached) and it is marked dirty.
-// It is for blocks that are about to be rewritten whole, such as a new
-// directory cluster.
+// GetZero returns block n, pinned, zeroed and marked dirty, without
+// reading the device. A copy already cached is zeroed too: the block is
+// being reused (a new directory cluster where an old one was), and its old
+// contents must not survive. Callers must not hold the block pinned for
+// reading at the same time.
 func (c *Cache) GetZero(n int64) (*Block, error) {
 	b, err := c.get(n, false)
 	if err != nil {
