@@ -174,20 +174,19 @@ func (c *Cache) unpinLocked(b *Block) {
 	if c.blocks[b.N] != b {
 		return // invalidated while pinned
 	}
+	if b.dirty {
+		return // dirty blocks stay out of the LRU list until flushed
+	}
 	b.elem = c.lru.PushFront(b)
 	c.evictLocked()
 }
 
+// evictLocked drops the least recently used clean blocks beyond the limit.
+// The list holds only unpinned clean blocks, so this is O(1) per block
+// dropped however many dirty blocks a writer has pending.
 func (c *Cache) evictLocked() {
 	for c.lru.Len() > c.maxClean {
 		e := c.lru.Back()
-		// Dirty blocks stay until Flush; look for the oldest clean one.
-		for e != nil && e.Value.(*Block).dirty {
-			e = e.Prev()
-		}
-		if e == nil {
-			return
-		}
 		b := e.Value.(*Block)
 		c.lru.Remove(e)
 		b.elem = nil
@@ -224,6 +223,10 @@ func (c *Cache) setDirtyLocked(b *Block) {
 	if !b.dirty {
 		b.dirty = true
 		c.dirty[b.N] = b
+		if b.elem != nil {
+			c.lru.Remove(b.elem)
+			b.elem = nil
+		}
 	}
 }
 
