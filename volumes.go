@@ -207,7 +207,10 @@ func openFAT(d device.Device, off, size int64, bps int, where string, o *options
 		}
 		vol = v
 	}
-	f, err := fat.Open(vol, fat.Options{CodePage: o.codePage, Location: o.location, Writable: o.writable})
+	// A block device's bad sectors stay bad: clusters that fail a write
+	// are marked so that they are not used again. An image file's "bad
+	// sector" is a fault of the moment (an injected map, a full disk).
+	f, err := fat.Open(vol, fat.Options{CodePage: o.codePage, Location: o.location, Writable: o.writable, MarkBadClusters: o.writable && isBlockDevice(d)})
 	if err != nil {
 		if where != "" {
 			return nil, fmt.Errorf("%s: %w", where, err)

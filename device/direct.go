@@ -28,7 +28,7 @@ func (d *File) hostFile() (*os.File, int64, int64, bool) {
 	if d.closed.Load() || d.blockDev {
 		return nil, 0, 0, false
 	}
-	return d.f, 0, d.dataSize, true
+	return d.f, 0, d.dataSize.Load(), true
 }
 
 func (w *Window) hostFile() (*os.File, int64, int64, bool) {

@@ -26,8 +26,8 @@ type File struct {
 	f          *os.File
 	name       string
 	sectorSize int
-	size       int64 // whole sectors
-	dataSize   int64 // bytes actually present (image files may end mid-sector)
+	size       int64        // whole sectors
+	dataSize   atomic.Int64 // bytes actually present (image files may end mid-sector)
 	readOnly   bool
 	blockDev   bool
 	closed     atomic.Bool
@@ -60,10 +60,10 @@ func Open(path string, opts Options) (*File, error) {
 		}
 		d.blockDev = true
 		d.sectorSize = ss
-		d.dataSize = size
+		d.dataSize.Store(size)
 	case fi.Mode().IsRegular():
 		d.sectorSize = 512
-		d.dataSize = fi.Size()
+		d.dataSize.Store(fi.Size())
 	default:
 		f.Close()
 		return nil, fmt.Errorf("%s: not an image file or a block device", path)
@@ -79,7 +79,7 @@ func Open(path string, opts Options) (*File, error) {
 		}
 		d.sectorSize = opts.SectorSize
 	}
-	d.size = roundUp(d.dataSize, d.sectorSize)
+	d.size = roundUp(d.dataSize.Load(), d.sectorSize)
 	return d, nil
 }
 
@@ -104,7 +104,7 @@ func (d *File) ReadAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	want := len(p)
-	if avail := d.dataSize - off; avail < int64(want) {
+	if avail := d.dataSize.Load() - off; avail < int64(want) {
 		// The image ends mid-sector: the missing tail reads as zeros.
 		if avail < 0 {
 			avail = 0
@@ -136,10 +136,19 @@ func (d *File) WriteAt(p []byte, off int64) (int, error) {
 	if err != nil {
 		return n, &SectorError{Op: "write", Sector: (off + int64(n)) / int64(d.sectorSize), Err: mediaError(err)}
 	}
-	if end := off + int64(n); end > d.dataSize {
-		d.dataSize = end
-	}
+	d.grewTo(off + int64(n))
 	return n, nil
+}
+
+// grewTo notes that the bytes up to end are present now (concurrent
+// writers may extend the file at once).
+func (d *File) grewTo(end int64) {
+	for {
+		cur := d.dataSize.Load()
+		if end <= cur || d.dataSize.CompareAndSwap(cur, end) {
+			return
+		}
+	}
 }
 
 func (d *File) Sync() error {

@@ -69,7 +69,7 @@ func OpenRawCD(path string) (*RawCD, error) {
 }
 
 func newRawCD(f *File, start int64, stride int) (*RawCD, error) {
-	n := (f.dataSize - start) / int64(stride)
+	n := (f.dataSize.Load() - start) / int64(stride)
 	if n <= 0 {
 		f.Close()
 		return nil, fmt.Errorf("%s: no whole %d-byte sector after byte %d", f.name, stride, start)

@@ -44,6 +44,13 @@ func (v *FS) ensureAlloc() error {
 	if v.alloc.built {
 		return nil
 	}
+	if v.deferring {
+		// The bitmap is read from the medium's FAT: nothing of it may be
+		// pending.
+		if err := v.commitFAT(); err != nil {
+			return err
+		}
+	}
 	g := v.g
 	a := &v.alloc
 	a.n = g.clusters
@@ -350,7 +357,8 @@ func (v *FS) freeClusters(cls []uint32) error {
 }
 
 // linkNew writes the chain cls[0] → … → cls[n-1] → end-of-chain in the
-// FAT and flushes it; the caller then makes it reachable.
+// FAT and flushes it (or, in a batch, leaves it pending); the caller then
+// makes it reachable.
 func (v *FS) linkNew(cls []uint32) error {
 	for i, c := range cls {
 		next := v.g.eocMark()
@@ -359,6 +367,9 @@ func (v *FS) linkNew(cls []uint32) error {
 		}
 		if err := v.setFAT(c, next); err != nil {
 			return err
+		}
+		if v.deferring {
+			v.pending[c] = struct{}{}
 		}
 	}
 	return v.flushFAT()
@@ -371,14 +382,32 @@ func (v *FS) fatBlocks() (lo, hi int64) {
 	return v.g.reserved, v.g.reserved + int64(v.g.numFATs)*v.g.fatSectors
 }
 
+// flushFAT writes the dirty FAT blocks, every copy, unless the change
+// under way is batched.
 func (v *FS) flushFAT() error {
+	if v.deferring {
+		return nil
+	}
+	return v.commitFAT()
+}
+
+// commitFAT writes the dirty FAT blocks now, batch or not. Afterwards no
+// cluster is pending.
+func (v *FS) commitFAT() error {
 	lo, hi := v.fatBlocks()
-	return v.ioErr(v.cache.FlushRange(lo, hi))
+	if err := v.ioErr(v.cache.FlushRange(lo, hi)); err != nil {
+		return err
+	}
+	clear(v.pending)
+	return nil
 }
 
 // flushBlocks flushes the given blocks, one after the other, in the order
-// given.
+// given, unless the change under way is batched.
 func (v *FS) flushBlocks(blocks ...int64) error {
+	if v.deferring {
+		return nil
+	}
 	for _, b := range blocks {
 		if err := v.cache.FlushRange(b, b+1); err != nil {
 			return v.ioErr(err)
@@ -387,9 +416,9 @@ func (v *FS) flushBlocks(blocks ...int64) error {
 	return nil
 }
 
-// flushAll flushes everything still dirty: directories first, then the
-// FAT. (Operations flush their own blocks in order; this is the end of
-// each operation, after an error above all.)
+// flushAll flushes everything still dirty at the end of a write-through
+// change: directories first, then the FAT. (Such changes flush their own
+// blocks in order; this is the end of each one, after an error above all.)
 func (v *FS) flushAll() error {
 	lo, hi := v.fatBlocks()
 	err := v.cache.FlushRange(hi, -1)
@@ -400,6 +429,54 @@ func (v *FS) flushAll() error {
 		err = e
 	}
 	return v.ioErr(err)
+}
+
+// commit writes a batch: every FAT copy first, then the directories and
+// the rest, so that no directory entry on the medium ever points at a
+// chain the medium's FAT does not hold yet. If the FAT cannot be written,
+// the directories are not written either (they stay dirty, and the volume
+// stays marked dirty).
+func (v *FS) commit() error {
+	if err := v.commitFAT(); err != nil {
+		return err
+	}
+	lo, hi := v.fatBlocks()
+	err := v.cache.FlushRange(hi, -1)
+	if e := v.cache.FlushRange(0, lo); err == nil {
+		err = e
+	}
+	return v.ioErr(err)
+}
+
+// writeThrough ends batching for the rest of the change under way: the
+// pending batch is written first, then the change's own writes go out in
+// its order as it makes them. Changes that free clusters or take an entry
+// away (shrinking, removing, renaming) call it first, because their order
+// (directory entry before FAT) is the opposite of a batch's.
+func (v *FS) writeThrough() error {
+	if !v.deferring {
+		return nil
+	}
+	v.deferring = false
+	return v.commit()
+}
+
+// batchLimit is how many bytes of dirty metadata a batch may hold before
+// it is written.
+const batchLimit = 4 << 20
+
+// linkFrom prepares a link from cluster last (the end of an existing
+// chain) to new clusters: if last is on the medium's FAT already, the
+// batch's FAT goes out first, so that the link never reaches the medium
+// before the chain it points to.
+func (v *FS) linkFrom(last uint32) error {
+	if !v.deferring {
+		return nil
+	}
+	if _, ok := v.pending[last]; ok {
+		return nil
+	}
+	return v.commitFAT()
 }
 
 // ioErr notes a failed metadata write: the volume stays marked dirty at

@@ -12,6 +12,7 @@ const (
 	extBootSig       = 0x29
 	extBootSigSerial = 0x28 // older extended BPB: serial number only
 	stateDirty       = 0x01 // NT state byte (Reserved1) bit 0: volume dirty
+	stateHardErr     = 0x02 // bit 1: a media error was seen (surface test wanted)
 	extFlagNoMirror  = 0x80 // FAT32 ExtFlags bit 7: only the active FAT is used
 	extFlagActiveFAT = 0x0F // FAT32 ExtFlags bits 0-3: the active FAT
 )

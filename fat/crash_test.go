@@ -75,27 +75,37 @@ func TestCrashEveryWrite(t *testing.T) {
 				v.Remove("moved.txt")
 				v.Close()
 			}
-			// Count the writes of a full run.
-			mem := device.NewMemory(append([]byte(nil), pristine...), c.ss)
-			fd := device.NewFaulty(mem)
-			scenario(mountRW(t, fd))
-			_, total, _ := fd.Counts()
-			step := int64(1)
-			if total > 25 && !*long {
-				step = total / 25
-			}
-			for n := int64(0); n <= total; n += step {
+			// Both write modes: every change written through, and batched.
+			for _, through := range []bool{true, false} {
+				mount := func(d device.Device) *FS {
+					v, err := Open(d, Options{Writable: true, WriteThrough: through})
+					if err != nil {
+						t.Fatal(err)
+					}
+					return v
+				}
+				// Count the writes of a full run.
 				mem := device.NewMemory(append([]byte(nil), pristine...), c.ss)
 				fd := device.NewFaulty(mem)
-				fd.DropWritesAfter(n)
-				scenario(mountRW(t, fd))
-				if err := os.WriteFile(base, mem.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
+				scenario(mount(fd))
+				_, total, _ := fd.Counts()
+				step := int64(1)
+				if total > 25 && !*long {
+					step = total / 25
 				}
-				fsckCrashCheck(t, base, int(n))
-				v := mustOpen(t, device.NewMemory(mem.Bytes(), c.ss), Options{})
-				if got := readAllFS(t, v, "keep.bin"); !bytes.Equal(got, keep) {
-					t.Fatalf("crash after %d writes: keep.bin damaged", n)
+				for n := int64(0); n <= total; n += step {
+					mem := device.NewMemory(append([]byte(nil), pristine...), c.ss)
+					fd := device.NewFaulty(mem)
+					fd.DropWritesAfter(n)
+					scenario(mount(fd))
+					if err := os.WriteFile(base, mem.Bytes(), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					fsckCrashCheck(t, base, int(n))
+					v := mustOpen(t, device.NewMemory(mem.Bytes(), c.ss), Options{})
+					if got := readAllFS(t, v, "keep.bin"); !bytes.Equal(got, keep) {
+						t.Fatalf("write-through %v, crash after %d writes: keep.bin damaged", through, n)
+					}
 				}
 			}
 		})

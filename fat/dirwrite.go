@@ -134,10 +134,15 @@ func (v *FS) growDir(dl *dirLoc) error {
 	}
 	c := cls[0]
 	if err := v.zeroCluster(c, nil); err != nil {
-		v.alloc.set(c, false)
+		if !v.markBad(cls, v.g.clusterOffset(c), int64(v.g.clusterSize), err)[c] {
+			v.alloc.set(c, false)
+		}
 		return err
 	}
 	if err := v.linkNew(cls); err != nil {
+		return err
+	}
+	if err := v.linkFrom(dl.last); err != nil {
 		return err
 	}
 	if err := v.setFAT(dl.last, c); err != nil {
@@ -171,13 +176,26 @@ func (v *FS) zeroCluster(c uint32, head []byte) error {
 func (v *FS) writeSlots(dl *dirLoc, start int, raws [][]byte, pastEnd bool) error {
 	var order []int64
 	if after := start + len(raws); pastEnd && after < dl.slots {
+		junk := false
 		blk, err := v.setSlot(dl, after, func(p []byte) {
 			if p[0] != nameEnd {
 				clear(p)
+				junk = true
 			}
 		})
 		if err != nil {
 			return err
+		}
+		if junk && v.deferring {
+			// The new end marker must reach the medium before the entries
+			// in front of it, batch or not; whatever else of the batch
+			// its block holds may go with it once the FAT is out.
+			if err := v.commitFAT(); err != nil {
+				return err
+			}
+			if err := v.ioErr(v.cache.FlushRange(blk, blk+1)); err != nil {
+				return err
+			}
 		}
 		order = append(order, blk)
 	}

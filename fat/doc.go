@@ -40,4 +40,36 @@
 // sector, FAT, directories) goes through the block cache one sector at a
 // time; file data goes straight from the device into the caller's buffer in
 // one request per run of contiguous clusters.
+//
+// # Concurrency and locking
+//
+// An FS and its Files are safe for concurrent use. The locks, in the order
+// they are taken (a goroutine holding one may take only those below it):
+//
+//  1. File.mu, per handle: the handle's offset and closed flag.
+//  2. FS.mu, the volume lock (sync.RWMutex): every read holds it shared,
+//     every change exclusively, from begin to end (write.go). It guards
+//     the file states (size, entry, chain head), the free-space bitmap,
+//     FSInfo, the dirty and batch state. Readers and writers of different
+//     files therefore serialise only on changes, never on one another's
+//     reads.
+//  3. chain.mu, per file: its lazily walked cluster chain. It is held
+//     while the FAT sectors the walk needs are read, so a stalled FAT
+//     sector stalls the readers of that one file.
+//  4. Taken for short critical sections, never across another lock or any
+//     I/O: FS.openMu (the open files by entry), the parsed-directory
+//     cache's mutex, and the block cache's own mutex.
+//
+// The block cache never holds its mutex across a device request: a medium
+// that stalls on one sector stalls only the requests that need that
+// sector (and the changes queued behind the volume lock), and a device
+// that never answers is turned into an error by device.Timeout. Every error path releases what it took (deferred
+// unlocks; every cache Get is paired with a Release), so after any failed
+// operation nothing is pinned or locked: the tests assert it with
+// CacheStats, TryLock and goleak (badsector_test.go).
+//
+// Media errors met by any request, read or write, are noted (watched in
+// fs.go) and turned into the volume's dirty and hard-error marks by the
+// next change, Sync or Close, under the volume lock (R-FAT-5); marking is
+// best effort and never done by the failing request itself.
 package fat

@@ -285,6 +285,7 @@ func (f *File) readAt(p []byte, off int64) (int, error) {
 		return f.v.readData(p[pos-off:pos-off+n], devOff)
 	})
 	if re, ok := err.(*runErr); ok {
+		f.v.noteErr(re.err)
 		return int(re.pos - off), pathErr("read", f.name, re.err)
 	}
 	return int(end - off), nil
@@ -360,7 +361,12 @@ func (f *File) MediumRanges(off, n int64) ([]device.Range, error) {
 }
 
 // Device is the device the volume is read from.
-func (v *FS) Device() device.Device { return v.dev }
+func (v *FS) Device() device.Device {
+	if w, ok := v.dev.(*watched); ok {
+		return w.Device
+	}
+	return v.dev
+}
 
 // readData reads len(dst) bytes at byte offset off of the volume straight
 // from the device: the whole sectors in one request into dst, partial

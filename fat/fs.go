@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/text/encoding/charmap"
@@ -31,6 +32,21 @@ type Options struct {
 	// with an error wrapping ErrReadOnlyFS (and fs.ErrPermission), and
 	// nothing at all is written to the device.
 	Writable bool
+	// WriteThrough writes every change's metadata to the medium before
+	// the call returns. By default the metadata of growing changes
+	// (creating, writing, extending, mkdir, times) is kept in the cache
+	// and written in ordered batches (every FAT copy first, then the
+	// directories) at Sync, Close, before any change that frees or moves
+	// something, and whenever a few MiB are pending. Either way a crash
+	// leaves at worst lost clusters; write-back loses more of the work of
+	// the moments before it.
+	WriteThrough bool
+	// MarkBadClusters marks a cluster that fails a data write with the
+	// bad-cluster value (0xFF7, 0xFFF7, 0x0FFFFFF7) so that it is never
+	// allocated again, as Windows and fsck do. It is for real block
+	// devices, whose bad sectors stay bad; an image file's "bad sector"
+	// is a fault of the moment.
+	MarkBadClusters bool
 }
 
 // Info describes a mounted volume.
@@ -86,10 +102,41 @@ type FS struct {
 	freedDelta  int64 // clusters freed while the bitmap was not built
 	dirtyOnDisk bool  // the dirty marks are on the medium
 	sticky      bool  // a metadata write failed: never mark clean
-	now         func() time.Time
+	batch       bool  // growing changes leave their metadata for an ordered batch
+	markBadCls  bool  // Options.MarkBadClusters
+	// Trouble seen by any request (noteErr), and what of it is on the
+	// medium (recordTrouble).
+	mediaErr      atomic.Bool
+	corrupt       atomic.Bool
+	troubleMarked bool
+	hardMarked    bool
+	deferring     bool // the change under way leaves its metadata pending
+	// pending are the clusters allocated since the FAT was last written:
+	// nothing on the medium refers to them yet, so links from them need
+	// no ordering.
+	pending map[uint32]struct{}
+	now     func() time.Time
 
 	openMu sync.Mutex
 	open   map[int64]*fileState // open files by short-entry offset
+}
+
+// watched is the device of a writable volume, noting media errors.
+type watched struct {
+	device.Device
+	v *FS
+}
+
+func (w *watched) ReadAt(p []byte, off int64) (int, error) {
+	n, err := w.Device.ReadAt(p, off)
+	w.v.noteErr(err)
+	return n, err
+}
+
+func (w *watched) WriteAt(p []byte, off int64) (int, error) {
+	n, err := w.Device.WriteAt(p, off)
+	w.v.noteErr(err)
+	return n, err
 }
 
 // ErrNotDir is returned when a path runs through a file as if it were a
@@ -134,9 +181,19 @@ func Open(d device.Device, opts Options) (*FS, error) {
 		loc:   loc,
 		root:  &node{root: true, ent: dirEntry{Attr: attrDirectory}},
 
-		writable: opts.Writable,
-		now:      time.Now,
-		open:     make(map[int64]*fileState),
+		writable:   opts.Writable,
+		batch:      !opts.WriteThrough,
+		markBadCls: opts.MarkBadClusters,
+		pending:    make(map[uint32]struct{}),
+		now:        time.Now,
+		open:       make(map[int64]*fileState),
+	}
+	if opts.Writable {
+		// Every request of a writable volume goes through a watch that
+		// notes media errors, so that whichever request meets one, the
+		// volume is marked for a disk check (R-FAT-5).
+		v.dev = &watched{Device: d, v: v}
+		v.cache = cache.New(v.dev, g.sectorSize, blocks)
 	}
 	if g.fatType == fat32 {
 		v.root.ent.setCluster(g.rootCluster)

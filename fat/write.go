@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf16"
+
+	"github.com/mediafs/mediafs/device"
 )
 
 // The write side.
@@ -52,9 +54,13 @@ func (v *FS) begin(op, name string) error {
 	}
 	v.mu.Lock()
 	if err := v.markDirty(); err != nil {
+		v.noteErr(err)
+		v.recordTrouble()
 		v.mu.Unlock()
 		return pathErr(op, name, err)
 	}
+	v.recordTrouble()
+	v.deferring = v.batch
 	return nil
 }
 
@@ -78,9 +84,21 @@ func (v *FS) change(op, name string, fn func() error) (err error) {
 }
 
 func (v *FS) end(err *error, op, name string) {
-	if ferr := v.flushAll(); ferr != nil && *err == nil {
+	v.noteErr(*err)
+	var ferr error
+	if v.deferring {
+		v.deferring = false
+		if v.cache.Stats().Dirty*v.g.sectorSize >= batchLimit {
+			ferr = v.commit()
+		}
+	} else {
+		ferr = v.flushAll()
+	}
+	if ferr != nil && *err == nil {
 		*err = pathErr(op, name, ferr)
 	}
+	v.noteErr(ferr)
+	v.recordTrouble()
 	v.mu.Unlock()
 }
 
@@ -89,44 +107,54 @@ func (v *FS) markDirty() error {
 	if v.dirtyOnDisk {
 		return nil
 	}
-	if err := v.setState(true); err != nil {
+	if err := v.setState(true, false); err != nil {
 		return err
 	}
 	v.dirtyOnDisk = true
 	return nil
 }
 
-// setState sets or clears the dirty marks and writes them through.
-func (v *FS) setState(dirty bool) error {
+// setState sets or clears the dirty marks and writes them through at
+// once (whatever batch is pending: FAT blocks may always go early). With
+// hard it also records that the medium failed an I/O: bit 1 of the state
+// byte, and FAT[1]'s HrdErrBit cleared (fatgen103; on FAT16/32). Clearing
+// never touches the hard-error marks: only a disk check may.
+func (v *FS) setState(dirty, hard bool) error {
 	blocks := []int64{}
 	if v.bs.hasExtBPB() {
 		off := int64(v.bs.extOffset() + 1)
 		if err := v.modByte(off, func(o byte) byte {
-			if dirty {
-				return o | stateDirty
+			if !dirty {
+				return o &^ stateDirty
 			}
-			return o &^ stateDirty
+			if hard {
+				o |= stateHardErr
+			}
+			return o | stateDirty
 		}); err != nil {
 			return err
 		}
 		blocks = append(blocks, 0)
 	}
-	var bit uint32
+	var clean, ok uint32
 	switch v.g.fatType {
 	case fat16:
-		bit = fat16ClnShut
+		clean, ok = fat16ClnShut, fat16HrdErr
 	case fat32:
-		bit = fat32ClnShut
+		clean, ok = fat32ClnShut, fat32HrdErr
 	}
-	if bit != 0 {
+	if clean != 0 {
 		e1, err := v.fatEntry(1)
 		if err != nil {
 			return err
 		}
 		if dirty {
-			e1 &^= bit
+			e1 &^= clean
+			if hard {
+				e1 &^= ok
+			}
 		} else {
-			e1 |= bit
+			e1 |= clean
 		}
 		if err := v.setFAT(1, e1); err != nil {
 			return err
@@ -135,10 +163,46 @@ func (v *FS) setState(dirty bool) error {
 			blocks = append(blocks, v.g.fatEntryOffset(i, 1)/int64(v.g.sectorSize))
 		}
 	}
-	if err := v.flushBlocks(blocks...); err != nil {
-		return err
+	for _, b := range blocks {
+		if err := v.cache.FlushRange(b, b+1); err != nil {
+			return v.ioErr(err)
+		}
 	}
 	return v.dev.Sync()
+}
+
+// noteErr records a media error or a corruption met by any request, so
+// that a writable volume is marked to stay dirty (R-FAT-5). It only sets
+// flags: the marks are written by the next change, Sync or Close, under
+// the volume lock, never by the failing request itself.
+func (v *FS) noteErr(err error) {
+	if err == nil || !v.writable {
+		return
+	}
+	if device.IsMediaError(err) {
+		v.mediaErr.Store(true)
+	} else if errors.Is(err, ErrCorrupt) {
+		v.corrupt.Store(true)
+	}
+}
+
+// recordTrouble writes the marks for what noteErr saw, once: the volume
+// stays dirty through Close, and a media error also sets the hard-error
+// marks. It is best effort (the boot sector or FAT[1] may be what failed)
+// and runs with the volume lock held.
+func (v *FS) recordTrouble() {
+	media, corrupt := v.mediaErr.Load(), v.corrupt.Load()
+	if !media && !corrupt {
+		return
+	}
+	v.sticky = true
+	if v.troubleMarked && (v.hardMarked || !media) {
+		return
+	}
+	v.troubleMarked, v.hardMarked = true, media
+	if v.setState(true, media) == nil {
+		v.dirtyOnDisk = true
+	}
 }
 
 // Sync writes everything out, updates the FAT32 FSInfo sector (and its
@@ -152,11 +216,18 @@ func (v *FS) Sync() error {
 	return v.syncLocked()
 }
 
-func (v *FS) syncLocked() error {
+func (v *FS) syncLocked() (err error) {
+	v.recordTrouble()
+	defer func() {
+		if err != nil {
+			v.noteErr(err)
+			v.recordTrouble()
+		}
+	}()
 	if !v.dirtyOnDisk {
 		return nil
 	}
-	if err := v.flushAll(); err != nil {
+	if err := v.commit(); err != nil {
 		return pathErr("sync", "", err)
 	}
 	if err := v.writeFSInfo(); err != nil {
@@ -168,7 +239,7 @@ func (v *FS) syncLocked() error {
 	if v.sticky || v.info.Dirty {
 		return nil // stays dirty: it was dirty at mount, or a write failed
 	}
-	if err := v.setState(false); err != nil {
+	if err := v.setState(false, false); err != nil {
 		return pathErr("sync", "", err)
 	}
 	v.dirtyOnDisk = false
@@ -212,9 +283,17 @@ func (v *FS) writeFSInfo() error {
 }
 
 // Close syncs a writable volume that was changed, then releases it. It
-// does not close the device.
+// does not close the device. Metadata that could not be written even now
+// is dropped from memory (the volume stays marked dirty for a disk check),
+// so that nothing stays held.
 func (v *FS) Close() error {
-	return v.Sync()
+	err := v.Sync()
+	if err != nil && v.writable {
+		v.mu.Lock()
+		v.cache.Discard()
+		v.mu.Unlock()
+	}
+	return err
 }
 
 // parentOf resolves the parent directory of name and returns it with the
@@ -385,6 +464,26 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 // write writes p at off (or at the end) and returns the offset after the
 // write (on failure, the offset where it started: nothing is written).
 func (f *File) write(p []byte, off int64, appendMode bool) (int64, error) {
+	return f.writeFrom(off, int64(len(p)), appendMode, putBytes(f.v, p))
+}
+
+// putBytes is the source of a write of the bytes p.
+func putBytes(v *FS, p []byte) putFunc {
+	return func(rel, devOff, k int64, last bool) error {
+		return v.writeData(p[rel:rel+k], devOff, last)
+	}
+}
+
+// putFunc writes the bytes [rel, rel+k) of a write (rel counted from the
+// write's start) to volume byte offset devOff, straight to the device.
+// last says that the bytes end the file, so that the rest of their last
+// sector may be zeroed rather than kept.
+type putFunc func(rel, devOff, k int64, last bool) error
+
+// writeFrom writes n bytes that put supplies at off (or at the end) and
+// returns the offset after the write (on failure, the offset where it
+// started).
+func (f *File) writeFrom(off, n int64, appendMode bool, put putFunc) (int64, error) {
 	if f.flag&(os.O_WRONLY|os.O_RDWR) == 0 {
 		return off, pathErr("write", f.name, fmt.Errorf("file not open for writing: %w", fs.ErrPermission))
 	}
@@ -401,14 +500,14 @@ func (f *File) write(p []byte, off int64, appendMode bool) (int64, error) {
 	if appendMode {
 		off = f.st.size
 	}
-	if len(p) == 0 {
+	if n == 0 {
 		return off, nil
 	}
-	if err = v.writeAt(f.st, p, off); err != nil {
+	if err = v.writeAt(f.st, off, n, put); err != nil {
 		err = pathErr("write", f.name, err)
 		return off, err
 	}
-	return off + int64(len(p)), nil
+	return off + n, nil
 }
 
 // Truncate changes the file's size: shrinking frees the clusters past the
@@ -448,10 +547,13 @@ func (f *File) Sync() error { return f.v.Sync() }
 
 func (v *FS) truncate(st *fileState, size int64) error {
 	if size > st.size {
-		return v.writeAt(st, nil, size)
+		return v.writeAt(st, size, 0, nil)
 	}
 	if size == st.size {
 		return nil
+	}
+	if err := v.writeThrough(); err != nil {
+		return err
 	}
 	keep := v.g.clustersFor(size)
 	first := st.n.ent.cluster(v.g.fatType)
@@ -489,10 +591,11 @@ func (v *FS) truncate(st *fileState, size int64) error {
 	return v.flushFAT()
 }
 
-// writeAt writes p at off into the file, zero-filling from the old end to
-// off; p == nil with off > size just extends the file with zeros.
-func (v *FS) writeAt(st *fileState, p []byte, off int64) error {
-	end := off + int64(len(p))
+// writeAt writes n bytes from put at off into the file, zero-filling from
+// the old end to off; n == 0 with off > size just extends the file with
+// zeros.
+func (v *FS) writeAt(st *fileState, off, n int64, put putFunc) error {
+	end := off + n
 	if end > 0xFFFFFFFF {
 		return errFileTooLarge
 	}
@@ -533,9 +636,11 @@ func (v *FS) writeAt(st *fileState, p []byte, off int64) error {
 			return err
 		}
 	}
-	undo := func() {
+	undo := func(bad map[uint32]bool) {
 		for _, c := range newCls {
-			v.alloc.set(c, false)
+			if !bad[c] {
+				v.alloc.set(c, false)
+			}
 		}
 		if len(newCls) > 0 {
 			st.resetChain(v)
@@ -547,37 +652,53 @@ func (v *FS) writeAt(st *fileState, p []byte, off int64) error {
 	// Data first: zeros over the gap, then p.
 	if off > oldSize {
 		if err := v.writeZeros(ext, oldSize, off); err != nil {
-			undo()
+			undo(nil)
 			return err
 		}
 	}
-	if len(p) > 0 {
-		err := ext.runs(v, off, end, func(pos, devOff, n int64) error {
-			return v.writeData(p[pos-off:pos-off+n], devOff)
-		})
-		if err != nil {
-			undo()
-			if re, ok := err.(*runErr); ok {
-				return re.err
+	if n > 0 {
+		var failOff, failN int64
+		err := ext.runs(v, off, end, func(pos, devOff, k int64) error {
+			// Past the file's new end the last sector is ours: zeros, not
+			// a read of whatever was there.
+			last := pos+k == end && end == newSize
+			if err := put(pos-off, devOff, k, last); err != nil {
+				failOff, failN = devOff, k
+				return err
 			}
+			return nil
+		})
+		if re, ok := err.(*runErr); ok {
+			err = re.err
+		}
+		if err != nil {
+			undo(v.markBad(newCls, failOff, failN, err))
 			return err
 		}
 	}
 	// Then the FAT: the new clusters' chain, then the link to it.
 	if len(newCls) > 0 {
 		if err := v.linkNew(newCls); err != nil {
+			v.rollbackGrowth(st, st.n.ent, 0, newCls)
 			return err
 		}
 		if last != 0 {
+			if err := v.linkFrom(last); err != nil {
+				v.rollbackGrowth(st, st.n.ent, 0, newCls)
+				return err
+			}
 			if err := v.setFAT(last, newCls[0]); err != nil {
+				v.rollbackGrowth(st, st.n.ent, 0, newCls)
 				return err
 			}
 			if err := v.flushFAT(); err != nil {
+				v.rollbackGrowth(st, st.n.ent, last, newCls)
 				return err
 			}
 		}
 	}
 	// Then the directory entry.
+	oldEnt := st.n.ent
 	err := v.updateEntry(st.n.off, func(e *dirEntry) {
 		e.FileSize = uint32(newSize)
 		e.setCluster(first)
@@ -585,10 +706,38 @@ func (v *FS) writeAt(st *fileState, p []byte, off int64) error {
 		v.stamp(e, false)
 		st.n.ent = *e
 	})
-	v.dirs.setEntry(st.parent, st.n.off, st.n.ent, err)
+	if err != nil {
+		v.rollbackGrowth(st, oldEnt, last, newCls)
+		return err
+	}
+	v.dirs.setEntry(st.parent, st.n.off, st.n.ent, nil)
 	st.size = newSize
 	st.chain, st.endOnce, st.endErr = ch, new(sync.Once), nil
-	return err
+	return nil
+}
+
+// rollbackGrowth undoes a growth whose directory entry could not be
+// written (R-FAT-3): the file keeps its old size and entry in memory, the
+// cached copy of the entry is put back, and the new clusters go back to
+// the free space (the link to them is cut first). All of it is best
+// effort: what cannot be undone is lost clusters at worst, and the volume
+// is already marked to stay dirty.
+func (v *FS) rollbackGrowth(st *fileState, oldEnt dirEntry, last uint32, newCls []uint32) {
+	if st.n.ent != oldEnt {
+		rerr := v.modBlock(st.n.off, dirEntrySize, func(p []byte) { oldEnt.encode(p) })
+		st.n.ent = oldEnt
+		v.dirs.setEntry(st.parent, st.n.off, oldEnt, rerr)
+	}
+	if len(newCls) > 0 {
+		ok := true
+		if last != 0 {
+			ok = v.setFAT(last, v.g.eocMark()) == nil
+		}
+		if ok && v.freeClusters(newCls) == nil {
+			v.flushFAT()
+		}
+	}
+	st.resetChain(v)
 }
 
 // writeZeros writes zeros over the file's bytes [from, to).
@@ -597,7 +746,7 @@ func (v *FS) writeZeros(st *fileState, from, to int64) error {
 	err := st.runs(v, from, to, func(pos, devOff, n int64) error {
 		for n > 0 {
 			k := min(n, int64(len(zero)))
-			if err := v.writeData(zero[:k], devOff); err != nil {
+			if err := v.writeData(zero[:k], devOff, false); err != nil {
 				return err
 			}
 			devOff, n = devOff+k, n-k
@@ -610,10 +759,16 @@ func (v *FS) writeZeros(st *fileState, from, to int64) error {
 	return err
 }
 
+// padPool holds writeData's buffers for small writes.
+var padPool = sync.Pool{New: func() any { b := make([]byte, 64<<10+4096); return &b }}
+
 // writeData writes src at volume byte offset off straight to the device:
 // whole sectors in one request, partial sectors at either edge read,
-// patched and written back. Cached copies of the sectors are dropped.
-func (v *FS) writeData(src []byte, off int64) error {
+// patched and written back. With zeroTail the bytes after src in its last
+// sector are not the file's (they lie past its end): they are written as
+// zeros instead of being read first. Cached copies of the sectors are
+// dropped.
+func (v *FS) writeData(src []byte, off int64, zeroTail bool) error {
 	ss := int64(v.dev.SectorSize())
 	v.cache.Invalidate(off, int64(len(src)))
 	var bounce []byte
@@ -622,11 +777,25 @@ func (v *FS) writeData(src []byte, off int64) error {
 			bounce = make([]byte, ss)
 		}
 		at := off - off%ss
-		if _, err := v.dev.ReadAt(bounce, at); err != nil {
+		if zeroTail && off == at {
+			clear(bounce)
+		} else if _, err := v.dev.ReadAt(bounce, at); err != nil {
 			return err
 		}
 		copy(bounce[off-at:], src)
 		_, err := v.dev.WriteAt(bounce, at)
+		return err
+	}
+	if tail := int64(len(src)) % ss; zeroTail && off%ss == 0 && tail != 0 && len(src) <= 64<<10 {
+		// A small write that ends the file: one request, padded with
+		// zeros, rather than the whole sectors and then the last one.
+		n := int64(len(src)) + ss - tail
+		bp := padPool.Get().(*[]byte)
+		defer padPool.Put(bp)
+		buf := (*bp)[:n]
+		copy(buf, src)
+		clear(buf[len(src):])
+		_, err := v.dev.WriteAt(buf, off)
 		return err
 	}
 	if head := off % ss; head != 0 {
@@ -646,6 +815,45 @@ func (v *FS) writeData(src []byte, off int64) error {
 		return edge(src, off)
 	}
 	return nil
+}
+
+// markBad handles a failed data write into the new clusters cls: on media
+// whose bad sectors stay bad (block devices, with Options.MarkBadClusters)
+// each new cluster of the failed run [failOff, failOff+failN) is tried on
+// its own, and those that still fail get the bad-cluster mark in the FAT
+// so that they are never allocated again. It returns the clusters marked;
+// the caller frees the others.
+func (v *FS) markBad(cls []uint32, failOff, failN int64, err error) map[uint32]bool {
+	if !v.markBadCls || !device.IsMediaError(err) || failN <= 0 {
+		return nil
+	}
+	const maxProbes = 256 // a dying disk answers slowly: do not try forever
+	var bad map[uint32]bool
+	zero := make([]byte, v.g.clusterSize)
+	probes := 0
+	for _, c := range cls {
+		co := v.g.clusterOffset(c)
+		if co+int64(v.g.clusterSize) <= failOff || co >= failOff+failN {
+			continue
+		}
+		if probes++; probes > maxProbes {
+			break
+		}
+		if _, err := v.dev.WriteAt(zero, co); err == nil || !device.IsMediaError(err) {
+			continue
+		}
+		if v.setFAT(c, v.g.badMark()) != nil {
+			continue
+		}
+		if bad == nil {
+			bad = make(map[uint32]bool)
+		}
+		bad[c] = true
+	}
+	if bad != nil {
+		v.flushFAT()
+	}
+	return bad
 }
 
 // appendClusters adds clusters known to follow the chain's end (the chain
@@ -717,7 +925,9 @@ func (v *FS) mkdir(name string, perm fs.FileMode) error {
 	dotdot.setCluster(parentCluster)
 	dotdot.encode(head[dirEntrySize:])
 	if err := v.zeroCluster(c, head); err != nil {
-		v.alloc.set(c, false)
+		if !v.markBad(cls, v.g.clusterOffset(c), int64(v.g.clusterSize), err)[c] {
+			v.alloc.set(c, false)
+		}
 		return err
 	}
 	if err := v.linkNew(cls); err != nil {
@@ -790,6 +1000,9 @@ func (v *FS) fileClusters(n *node) ([]uint32, error) {
 func (v *FS) remove(name string, tree bool) error {
 	if name == "." {
 		return fmt.Errorf("%w: cannot remove the root directory", fs.ErrInvalid)
+	}
+	if err := v.writeThrough(); err != nil {
+		return err
 	}
 	n, parent, pkey, err := v.lookupEntry(name)
 	if err != nil {
@@ -918,6 +1131,9 @@ func (v *FS) Rename(oldname, newname string) error {
 }
 
 func (v *FS) rename(oldname, newname string) error {
+	if err := v.writeThrough(); err != nil {
+		return err
+	}
 	n, op, opkey, err := v.lookupEntry(oldname)
 	if err != nil {
 		return err
@@ -1131,6 +1347,9 @@ func (v *FS) SetLabel(label string) (err error) {
 }
 
 func (v *FS) setLabel(label string, raw [11]byte) error {
+	if err := v.writeThrough(); err != nil {
+		return err
+	}
 	// The root entry first.
 	dl, err := v.dirLayout(v.root)
 	if err != nil {

@@ -3,9 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -74,20 +72,20 @@ as DEST. Files keep their modification times; existing files are replaced.`,
 			if err != nil {
 				return err
 			}
-			p := &putter{g: g, f: f, recursive: recursive, buf: make([]byte, copyBufSize)}
 			intoDir := isDir(f, dest)
 			if !intoDir && len(srcs) > 1 {
 				return closeWritable(f, failed(fmt.Errorf("put: %s is not a directory of the image", mediafs.DisplayPath(dest))))
 			}
+			var jobs []putJob
 			for _, src := range srcs {
 				target := dest
 				if intoDir {
 					target = path.Join(dest, filepath.Base(filepath.Clean(src)))
 				}
-				p.put(src, target)
+				jobs = append(jobs, putJob{src, target})
 			}
 			var res error
-			if p.failed {
+			if !putAll(g, f, jobs, recursive) {
 				res = errSomeFailed
 			}
 			return closeWritable(f, res)
@@ -95,80 +93,6 @@ as DEST. Files keep their modification times; existing files are replaced.`,
 	}
 	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "copy directories and their contents")
 	return cmd
-}
-
-type putter struct {
-	g         *globals
-	f         mediafs.WritableFS
-	recursive bool
-	buf       []byte
-	failed    bool
-}
-
-func (p *putter) fail(err error) {
-	p.g.errorf("%v", err)
-	p.failed = true
-}
-
-func (p *putter) put(src, target string) {
-	fi, err := os.Stat(src) // FAT has no links: a link is copied as what it points to
-	if err != nil {
-		p.fail(err)
-		return
-	}
-	if fi.IsDir() {
-		if !p.recursive {
-			p.fail(fmt.Errorf("put: omitting directory %s (use -r)", src))
-			return
-		}
-		if !isDir(p.f, target) {
-			if err := p.f.Mkdir(target, 0o755); err != nil {
-				p.fail(err)
-				return
-			}
-		}
-		ents, err := os.ReadDir(src)
-		if err != nil {
-			p.fail(err)
-		}
-		for _, e := range ents {
-			p.put(filepath.Join(src, e.Name()), path.Join(target, e.Name()))
-		}
-		if err := p.f.Chtimes(target, fi.ModTime(), fi.ModTime()); err != nil {
-			p.fail(err)
-		}
-		return
-	}
-	if !fi.Mode().IsRegular() {
-		p.g.warn("put: %s is not a regular file; skipped", src)
-		return
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		p.fail(err)
-		return
-	}
-	defer in.Close()
-	perm := fs.FileMode(0o644)
-	if fi.Mode().Perm()&0o200 == 0 {
-		perm = 0o444 // read-only attribute
-	}
-	out, err := p.f.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		p.fail(err)
-		return
-	}
-	_, err = io.CopyBuffer(struct{ io.Writer }{out}, in, p.buf)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		p.fail(fmt.Errorf("put %s: %w", mediafs.DisplayPath(target), err))
-		return
-	}
-	if err := p.f.Chtimes(target, fi.ModTime(), fi.ModTime()); err != nil {
-		p.fail(err)
-	}
 }
 
 func newMkdirCmd(g *globals) *cobra.Command {

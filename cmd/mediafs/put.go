@@ -1,0 +1,210 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/mediafs/mediafs"
+)
+
+// put runs as two goroutines: a reader walks the host tree and reads the
+// files' bytes ahead into a few 1 MiB slabs, and the writer (this
+// goroutine) makes the directories and files in the image in the same
+// order. Reading the host files and writing the image then use both
+// cores, and memory stays bounded by the slabs, however large the tree.
+
+const (
+	putSlab  = 1 << 20 // bytes per slab
+	putSlabs = 8       // slabs in flight
+)
+
+type putJob struct{ src, target string }
+
+type putKind int
+
+const (
+	putDir     putKind = iota // make the directory target (if it is not one)
+	putDirDone                // set the directory's time, its contents done
+	putFile                   // create target with data; more follows if !last
+	putChunk                  // more bytes of the current file
+	putFail                   // err failed (nothing to do in the image)
+	putWarn                   // a warning
+)
+
+type putItem struct {
+	kind   putKind
+	target string
+	fi     fs.FileInfo
+	data   []byte
+	last   bool
+	err    error
+	free   []byte // a slab the writer may hand back once it gets here
+}
+
+// putReader walks the sources and sends the items in order.
+type putReader struct {
+	out       chan<- putItem
+	slabs     chan []byte
+	cur       []byte // slab being filled with small files
+	used      int
+	recursive bool
+}
+
+// take returns n bytes of slab space (n <= putSlab) and, when a new slab
+// was started, the previous one, to be freed once the writer reaches the
+// item that carries it.
+func (r *putReader) take(n int) (buf, prev []byte) {
+	if r.cur == nil || r.used+n > len(r.cur) {
+		prev = r.cur
+		r.cur, r.used = <-r.slabs, 0
+	}
+	buf = r.cur[r.used : r.used+n : r.used+n]
+	r.used += n
+	return buf, prev
+}
+
+func (r *putReader) send(it putItem) { r.out <- it }
+
+func (r *putReader) walk(src, target string) {
+	fi, err := os.Stat(src) // FAT has no links: a link is copied as what it points to
+	if err != nil {
+		r.send(putItem{kind: putFail, err: err})
+		return
+	}
+	if fi.IsDir() {
+		if !r.recursive {
+			r.send(putItem{kind: putFail, err: fmt.Errorf("put: omitting directory %s (use -r)", src)})
+			return
+		}
+		r.send(putItem{kind: putDir, target: target})
+		ents, err := os.ReadDir(src)
+		if err != nil {
+			r.send(putItem{kind: putFail, err: err})
+		}
+		for _, e := range ents {
+			r.walk(filepath.Join(src, e.Name()), path.Join(target, e.Name()))
+		}
+		r.send(putItem{kind: putDirDone, target: target, fi: fi})
+		return
+	}
+	if !fi.Mode().IsRegular() {
+		r.send(putItem{kind: putWarn, err: fmt.Errorf("put: %s is not a regular file; skipped", src)})
+		return
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		r.send(putItem{kind: putFail, err: err})
+		return
+	}
+	defer in.Close()
+	kind := putFile
+	left := fi.Size()
+	for {
+		// Small files share slabs; larger ones fill whole slabs, chunk by
+		// chunk. A file that grows while read is copied as it was sized.
+		n := int(min(left, putSlab))
+		var buf, prev []byte
+		if n > 0 {
+			buf, prev = r.take(n)
+		}
+		k, err := io.ReadFull(in, buf)
+		if err == io.ErrUnexpectedEOF {
+			err = nil // it shrank: copy what there is
+		}
+		left -= int64(k)
+		last := left <= 0 || k < n || err != nil
+		r.send(putItem{kind: kind, target: target, fi: fi, data: buf[:k], last: last, free: prev})
+		if err != nil {
+			r.send(putItem{kind: putFail, err: fmt.Errorf("put %s: %w", src, err)})
+		}
+		if last {
+			return
+		}
+		kind = putChunk
+	}
+}
+
+// putAll copies the jobs into f and reports whether everything went.
+func putAll(g *globals, f mediafs.WritableFS, jobs []putJob, recursive bool) bool {
+	items := make(chan putItem, 4*putSlabs)
+	slabs := make(chan []byte, putSlabs)
+	for range putSlabs {
+		slabs <- make([]byte, putSlab)
+	}
+	r := &putReader{out: items, slabs: slabs, recursive: recursive}
+	go func() {
+		defer close(items)
+		for _, j := range jobs {
+			r.walk(j.src, j.target)
+		}
+	}()
+	ok := true
+	fail := func(err error) {
+		g.errorf("%v", err)
+		ok = false
+	}
+	var out mediafs.File // the file being written; nil after a failure
+	var cur string
+	var lostDir string // a directory that could not be made: skip what is in it
+	for it := range items {
+		if it.free != nil {
+			slabs <- it.free[:putSlab]
+		}
+		if lostDir != "" && it.target != "" && (it.target == lostDir || strings.HasPrefix(it.target, lostDir+"/")) {
+			continue
+		}
+		switch it.kind {
+		case putFail:
+			fail(it.err)
+		case putWarn:
+			g.warn("%v", it.err)
+		case putDir:
+			if !isDir(f, it.target) {
+				if err := f.Mkdir(it.target, 0o755); err != nil {
+					fail(err)
+					lostDir = it.target
+				}
+			}
+		case putDirDone:
+			if err := f.Chtimes(it.target, it.fi.ModTime(), it.fi.ModTime()); err != nil {
+				fail(err)
+			}
+		case putFile, putChunk:
+			if it.kind == putFile {
+				cur = it.target
+				perm := fs.FileMode(0o644)
+				if it.fi.Mode().Perm()&0o200 == 0 {
+					perm = 0o444 // read-only attribute
+				}
+				var err error
+				if out, err = f.OpenFile(it.target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm); err != nil {
+					fail(err)
+					out = nil
+				}
+			}
+			if out == nil {
+				continue // the file failed: its remaining chunks are dropped
+			}
+			_, err := out.Write(it.data)
+			if err == nil && !it.last {
+				continue
+			}
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+			out = nil
+			if err == nil {
+				err = f.Chtimes(cur, it.fi.ModTime(), it.fi.ModTime())
+			}
+			if err != nil {
+				fail(fmt.Errorf("put %s: %w", mediafs.DisplayPath(cur), err))
+			}
+		}
+	}
+	return ok
+}
