@@ -565,3 +565,39 @@ func stressOp(v *FS, r *rand.Rand, data *[]byte, name string, touched bool) erro
 	}
 	return nil
 }
+
+// TestHungDrive: a drive that stops answering in the middle of a write
+// gives the writer an error within the timeout, not a hang; the volume
+// lock is free again, later requests fail at once, and once the drive
+// answers again the abandoned request's goroutine ends (nothing leaks).
+func TestHungDrive(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	_, d := newImage(t, 32<<20, 512, FormatOptions{Type: "fat16"})
+	fd := device.NewFaulty(d)
+	td := device.NewTimeout(fd, 100*time.Millisecond)
+	v := mountRW(t, td)
+	writeAll(t, v, "before.txt", []byte("written before the hang"))
+	f, err := v.OpenFile("during.bin", os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd.Block()
+	var werr error
+	within(t, 10*time.Second, "a write to a hung drive", func() { _, werr = f.Write(randBytes(9, 1<<20)) })
+	if !errors.Is(werr, device.ErrTimeout) || !strings.Contains(werr.Error(), "/during.bin") {
+		t.Fatalf("write to a hung drive: %v, want ErrTimeout naming the file", werr)
+	}
+	released(t, v)
+	within(t, 10*time.Second, "requests after the hang", func() {
+		if _, err := readFileErr(v, "before.txt"); err != nil && !errors.Is(err, device.ErrTimeout) {
+			t.Errorf("read after the hang: %v", err)
+		}
+		f.Close()
+		v.Close()
+	})
+	released(t, v)
+	if td.Abandoned() < 1 {
+		t.Errorf("abandoned %d requests, want at least 1", td.Abandoned())
+	}
+	fd.Unblock()
+}
