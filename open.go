@@ -150,7 +150,15 @@ func openDevice(d device.Device, o *options) (FS, error) {
 		return nil, fmt.Errorf("the medium is empty: %w", ErrUnrecognized)
 	}
 	if _, err := d.ReadAt(head[:n], 0); err != nil {
-		return nil, fmt.Errorf("reading the boot sector: %w", err)
+		// A bad sector after the first must not hide the boot sector.
+		ss := int64(d.SectorSize())
+		if !device.IsMediaError(err) || ss >= n {
+			return nil, fmt.Errorf("reading the boot sector: %w", err)
+		}
+		if _, err2 := d.ReadAt(head[:ss], 0); err2 != nil {
+			return nil, fmt.Errorf("reading the boot sector: %w", err2)
+		}
+		clear(head[ss:n])
 	}
 	if bps, ok := fat.Probe(head); ok {
 		return openFAT(d, 0, d.Size(), bps, "", o)

@@ -285,14 +285,14 @@ func OpenWarnings(f FS) []string {
 
 // ReadLink reports that FAT has no symbolic links.
 func (f *fatFS) ReadLink(name string) (string, error) {
-	if _, err := f.FS.Stat(name); err != nil {
+	if _, err := f.Stat(name); err != nil {
 		return "", err
 	}
 	return "", &fs.PathError{Op: "readlink", Path: "/" + name, Err: fs.ErrInvalid}
 }
 
 // Lstat is Stat: FAT has no symbolic links.
-func (f *fatFS) Lstat(name string) (fs.FileInfo, error) { return f.FS.Stat(name) }
+func (f *fatFS) Lstat(name string) (fs.FileInfo, error) { return f.Stat(name) }
 
 var (
 	_ LinkFS = (*isoFS)(nil)

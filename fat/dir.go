@@ -131,29 +131,36 @@ func (v *FS) dirKey(n *node) uint32 {
 
 // scanDir feeds every entry of directory d to fn, sector by sector through
 // the cache, until fn says stop or the directory ends. Reading stops after
-// maxDirEntries entries.
+// maxDirEntries entries, and at the first sector that cannot be read.
 func (v *FS) scanDir(d *node, fn func(raw []byte, off int64) (stop bool)) error {
-	ss := v.g.sectorSize
-	perSector := ss / dirEntrySize
-	scanSector := func(sec int64, limit int) (bool, error) {
+	return v.forEachDirSector(d, func(sec int64, slots int) (bool, error) {
 		b, err := v.cache.Get(sec)
 		if err != nil {
 			return true, err
 		}
 		defer v.cache.Release(b)
 		base := v.g.sectorOffset(sec)
-		for i := 0; i < perSector && i < limit; i++ {
+		for i := range slots {
 			if fn(b.Data[i*dirEntrySize:(i+1)*dirEntrySize], base+int64(i*dirEntrySize)) {
 				return true, nil
 			}
 		}
 		return false, nil
-	}
+	})
+}
 
+// forEachDirSector calls fn with each sector of directory d in order, and
+// the number of its 32-byte entry slots that belong to the directory,
+// until fn says stop or returns an error: the fixed root region of
+// FAT12/16, or the cluster chain, walked through the active FAT, of at
+// most maxDirEntries entries. An error in following the chain ends the
+// walk with that error.
+func (v *FS) forEachDirSector(d *node, fn func(sec int64, slots int) (stop bool, err error)) error {
+	perSector := v.g.sectorSize / dirEntrySize
 	if d.root && v.g.fatType != fat32 {
 		left := v.g.rootEntries
 		for s := int64(0); s < v.g.rootSectors && left > 0; s++ {
-			stop, err := scanSector(v.g.rootStart+s, left)
+			stop, err := fn(v.g.rootStart+s, min(perSector, left))
 			if stop || err != nil {
 				return err
 			}
@@ -175,7 +182,7 @@ func (v *FS) scanDir(d *node, fn func(raw []byte, off int64) (stop bool)) error 
 		}
 		sec := v.g.clusterSector(cl)
 		for s := range v.g.secPerClus {
-			stop, err := scanSector(sec+int64(s), perSector)
+			stop, err := fn(sec+int64(s), perSector)
 			if stop || err != nil {
 				return err
 			}
@@ -183,18 +190,13 @@ func (v *FS) scanDir(d *node, fn func(raw []byte, off int64) (stop bool)) error 
 	}
 }
 
-// readDir lists directory d in on-disk order.
+// readDir lists directory d in on-disk order. A sector that cannot be read
+// does not end the listing: the entries of the other sectors are listed,
+// and the error is a *DirDamageError (see dirReader).
 func (v *FS) readDir(d *node) ([]*node, error) {
-	p := dirParser{cp: v.cp, fatType: v.g.fatType}
-	var list []*node
-	err := v.scanDir(d, func(raw []byte, off int64) bool {
-		n, end := p.feed(raw, off)
-		if n != nil {
-			list = append(list, n)
-		}
-		return end
-	})
-	return list, err
+	r := dirReader{v: v, p: dirParser{cp: v.cp, fatType: v.g.fatType}}
+	err := v.forEachDirSector(d, r.sector)
+	return r.finish(err)
 }
 
 // rootLabel finds the volume-label entry of the root directory.

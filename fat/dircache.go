@@ -130,7 +130,9 @@ func (c *dirCache) forget(key uint32) {
 	}
 }
 
-// dir returns directory d parsed, from the cache when it can.
+// dir returns directory d parsed, from the cache when it can. When the
+// directory could be read only in part it returns what it read together
+// with the error (a *DirDamageError where sectors were unreadable).
 func (v *FS) dir(d *node) (*parsedDir, error) {
 	key := v.dirKey(d)
 	if p := v.dirs.get(key); p != nil {
@@ -138,7 +140,11 @@ func (v *FS) dir(d *node) (*parsedDir, error) {
 	}
 	l, err := v.readDir(d)
 	if err != nil {
-		return nil, err
+		// Not kept: a damaged directory's parse holds only the entries of
+		// its readable sectors, and the medium may deliver the rest later.
+		// Callers that can use part of a directory (ReadDirSalvage) take
+		// it; the others fail on err.
+		return newParsedDir(l), err
 	}
 	p := newParsedDir(l)
 	v.dirs.put(key, p)

@@ -442,15 +442,25 @@ func (d *Dir) ReadDir(count int) ([]fs.DirEntry, error) {
 		d.v.mu.RUnlock()
 		d.loaded = true
 	}
-	if d.readErr != nil {
-		return nil, pathErr("readdir", d.name, d.readErr)
+	// A damaged directory's readable entries come first, then the damage
+	// as the error (once).
+	takeErr := func() error {
+		err := d.readErr
+		d.readErr = nil
+		if err != nil {
+			return pathErr("readdir", d.name, err)
+		}
+		return nil
 	}
 	if count <= 0 {
 		out := d.list
 		d.list = nil
-		return out, nil
+		return out, takeErr()
 	}
 	if len(d.list) == 0 {
+		if err := takeErr(); err != nil {
+			return nil, err
+		}
 		return nil, io.EOF
 	}
 	count = min(count, len(d.list))

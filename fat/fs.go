@@ -473,14 +473,21 @@ func (v *FS) resolve(name string) (*node, []uint32, error) {
 		if !n.root {
 			anc = append(anc, v.dirKey(n))
 		}
+		// A directory with unreadable sectors is looked into all the
+		// same; a name not in its readable part fails with the damage
+		// (it may be in the part that was lost), not fs.ErrNotExist.
 		pd, err := v.dir(n)
-		if err != nil {
+		if pd == nil {
 			return nil, nil, err
 		}
-		n = pd.lookup(elem)
-		if n == nil {
+		c := pd.lookup(elem)
+		if c == nil {
+			if err != nil {
+				return nil, nil, err
+			}
 			return nil, nil, fs.ErrNotExist
 		}
+		n = c
 	}
 	return n, anc, nil
 }
@@ -549,7 +556,12 @@ func (v *FS) Stat(name string) (fs.FileInfo, error) {
 	return v.stat(n), nil
 }
 
-// ReadDir lists the named directory, sorted by name.
+// ReadDir lists the named directory, sorted by name. A directory some of
+// whose sectors cannot be read still yields the entries of its other
+// sectors, together with an error that names the directory and the
+// unreadable sectors (a *DirDamageError in a *fs.PathError, which matches
+// device.ErrBadSector). Such a listing is not cached, so that the medium
+// is asked again next time.
 func (v *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
@@ -558,25 +570,29 @@ func (v *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 		return nil, err
 	}
 	if !n.isDir() {
-		err = ErrNotDir
-	} else if err = v.checkCycle(n, anc); err == nil {
-		var list []fs.DirEntry
-		if list, err = v.dirEntries(n); err == nil {
-			slices.SortFunc(list, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-			return list, nil
-		}
+		return nil, pathErr("readdir", name, ErrNotDir)
 	}
-	return nil, pathErr("readdir", name, err)
+	if err := v.checkCycle(n, anc); err != nil {
+		return nil, pathErr("readdir", name, err)
+	}
+	list, err := v.dirEntries(n)
+	slices.SortFunc(list, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	if err != nil {
+		return list, pathErr("readdir", name, err)
+	}
+	return list, nil
 }
 
+// dirEntries lists directory n in directory order: all of it, or for a
+// directory that could be read only in part, what was read and the damage.
 func (v *FS) dirEntries(n *node) ([]fs.DirEntry, error) {
 	pd, err := v.dir(n)
-	if err != nil {
+	if pd == nil {
 		return nil, err
 	}
 	out := make([]fs.DirEntry, len(pd.list))
 	for i, c := range pd.list {
 		out[i] = dirEntryInfo{v: v, n: c}
 	}
-	return out, nil
+	return out, err
 }

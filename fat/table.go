@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/mediafs/mediafs/device"
 )
 
 // FAT entry values (fatgen103 "FAT Data Structure"). The BAD and
@@ -59,9 +61,22 @@ func (g *geometry) classify(e uint32) entryClass {
 }
 
 // fatEntry reads cluster c's entry from the active FAT through the cache,
-// one sector at a time (a FAT12 entry may straddle two sectors).
+// one sector at a time (a FAT12 entry may straddle two sectors). Where the
+// active copy's sector cannot be read, the mirror copies are asked in turn
+// (fatgen103: every copy holds the same entries unless FAT32 mirroring is
+// off), so that one bad FAT sector costs nothing while another copy holds
+// it; the active copy's error is returned when none can.
 func (v *FS) fatEntry(c uint32) (uint32, error) {
-	return v.fatEntryIn(v.activeFAT, c)
+	e, err := v.fatEntryIn(v.activeFAT, c)
+	if err == nil || !device.IsMediaError(err) {
+		return e, err
+	}
+	for _, i := range v.readableFATs()[1:] {
+		if e2, err2 := v.fatEntryIn(i, c); err2 == nil {
+			return e2, nil
+		}
+	}
+	return e, err
 }
 
 func (v *FS) fatEntryIn(fatIndex int, c uint32) (uint32, error) {
@@ -96,6 +111,22 @@ func (v *FS) fatEntryIn(fatIndex int, c uint32) (uint32, error) {
 		return uint32(binary.LittleEndian.Uint16(b.Data[in:])), nil
 	}
 	return binary.LittleEndian.Uint32(b.Data[in:]) & fat32Mask, nil
+}
+
+// readableFATs lists the FAT copies cluster chains may be read from, the
+// active one first: all of them, unless FAT32 mirroring is off
+// (fatgen103 BPB_ExtFlags bit 7), when only the active one is in use.
+func (v *FS) readableFATs() []int {
+	out := []int{v.activeFAT}
+	if v.g.fatType == fat32 && v.bs.ExtFlags&extFlagNoMirror != 0 {
+		return out
+	}
+	for i := range v.g.numFATs {
+		if i != v.activeFAT {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // ErrCorrupt is what every error about an inconsistent file system

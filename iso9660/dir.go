@@ -154,8 +154,19 @@ func (n *node) fileMode() fs.FileMode {
 // absolute 2048-byte sectors (R-ISO-7): a zero length byte moves to the next
 // sector, and a record may not cross a sector or the end of the directory.
 // The directory may start mid-sector when the block size is below 2048. A
-// damaged record ends the scan with a *CorruptError naming its offset.
+// damaged record ends the scan with a *CorruptError naming its offset, and
+// so does a sector that cannot be read.
 func (f *FS) scanDir(ext, size int64, fn func(rec dirRecord, off int64) error) error {
+	return f.scanDirTolerant(ext, size, fn, nil)
+}
+
+// scanDirTolerant is scanDir, except that when bad is not nil a sector that
+// fails with a media error does not end the scan: bad is told of the
+// directory's bytes [from, to) that the sector held, and the scan goes on
+// with the next sector. That is safe because a directory record never
+// crosses a logical sector (ECMA-119 6.8.1.1), so the next sector starts
+// with a whole record (or with zeros).
+func (f *FS) scanDirTolerant(ext, size int64, fn func(rec dirRecord, off int64) error, bad func(from, to int64, err error)) error {
 	start := f.g.blockToByte(ext)
 	end := start + size
 	if ext < 0 || size < 0 || end > f.dev.Size() {
@@ -167,7 +178,12 @@ func (f *FS) scanDir(ext, size int64, fn func(rec dirRecord, off int64) error) e
 		stop := min(sec+sectorSize, end)
 		b, err := f.c.Get(byteToSector(pos))
 		if err != nil {
-			return err
+			if bad == nil || !device.IsMediaError(err) {
+				return err
+			}
+			bad(pos, stop, err)
+			pos = stop
+			continue
 		}
 		err = func() error {
 			defer f.c.Release(b)
@@ -196,8 +212,9 @@ func (f *FS) scanDir(ext, size int64, fn func(rec dirRecord, off int64) error) e
 
 // dirListing is a directory's parsed content.
 type dirListing struct {
-	nodes []*node // sorted by name
-	err   error   // damage that ended the listing early, or was found in it
+	nodes   []*node // sorted by name
+	err     error   // damage that ended the listing early, or was found in it
+	damaged bool    // some sectors could not be read: nodes holds the rest
 }
 
 const (
@@ -216,7 +233,7 @@ func (f *FS) list(d *node) *dirListing {
 		return l
 	}
 	l = f.readListing(d)
-	if l.err != nil && device.IsMediaError(l.err) {
+	if l.damaged || (l.err != nil && device.IsMediaError(l.err)) {
 		// Not kept: the medium may deliver the sector on a later try, and
 		// the volume must stay usable for what it can still read.
 		return l
@@ -243,12 +260,18 @@ func (f *FS) readListing(d *node) *dirListing {
 	var pending *node
 	var pendingName []byte
 	var pendingOff int64
+	var damage *DirDamageError
 	dropPending := func() {
 		if pending != nil {
-			pending.err = corrupt(pendingOff, "multi-extent file %q has no final section", pending.name)
+			if damage != nil {
+				// Its later sections may have been in the unreadable sector.
+				pending.err = damage
+			} else {
+				pending.err = corrupt(pendingOff, "multi-extent file %q has no final section", pending.name)
+			}
 			pending.finish()
 			l.nodes = append(l.nodes, pending)
-			if l.err == nil {
+			if l.err == nil && damage == nil {
 				l.err = pending.err
 			}
 			pending = nil
@@ -256,9 +279,16 @@ func (f *FS) readListing(d *node) *dirListing {
 	}
 	records := 0
 	start := f.g.blockToByte(d.sections[0].Block)
-	err := f.scanDir(d.sections[0].Block, d.size, func(rec dirRecord, off int64) error {
+	bad := func(from, to int64, err error) {
+		if damage == nil {
+			damage = &DirDamageError{Err: err}
+		}
+		damage.add(err, byteToSector(from), from-start, to-from)
+		dropPending()
+	}
+	err := f.scanDirTolerant(d.sections[0].Block, d.size, func(rec dirRecord, off int64) error {
 		records++
-		if records == 1 && (!isDotRecord(rec.Name) || rec.Name[0] != 0) && l.err == nil {
+		if records == 1 && damage == nil && (!isDotRecord(rec.Name) || rec.Name[0] != 0) && l.err == nil {
 			l.err = corrupt(off, "directory does not start with its \".\" record")
 		}
 		if isDotRecord(rec.Name) {
@@ -293,13 +323,17 @@ func (f *FS) readListing(d *node) *dirListing {
 		n.finish()
 		l.nodes = append(l.nodes, n)
 		return nil
-	})
+	}, bad)
 	dropPending()
-	if err != nil {
+	switch {
+	case err != nil:
 		l.err = err
-	} else if records == 0 {
+	case damage != nil:
+		l.err = damage
+	case records == 0:
 		l.err = corrupt(start, "directory has no \".\" record")
 	}
+	l.damaged = damage != nil
 	slices.SortStableFunc(l.nodes, func(a, b *node) int { return strings.Compare(a.name, b.name) })
 	f.uniqueNames(l)
 	return l

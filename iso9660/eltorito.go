@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+
+	"github.com/mediafs/mediafs/device"
 )
 
 // Bounds on the boot catalog.
@@ -105,13 +107,36 @@ func (f *FS) readBootCatalog(sector int64) {
 		f.warn("El Torito boot catalog at sector %d is outside the medium", sector)
 		return
 	}
-	buf := make([]byte, min(avail, maxCatalogSectors*sectorSize))
-	if _, err := f.c.ReadAt(buf, sectorToByte(sector)); err != nil {
-		f.warn("El Torito boot catalog: %v", err)
-		return
+	// Sector by sector: the catalog rarely fills more than its first
+	// sector, and an unreadable later one must not cost the whole catalog.
+	buf := make([]byte, 0, min(avail, maxCatalogSectors*sectorSize)/sectorSize*sectorSize)
+	var truncErr error // the sector after buf could not be read
+	for len(buf) < cap(buf) {
+		n := len(buf)
+		buf = buf[:n+sectorSize]
+		if _, err := f.c.ReadAt(buf[n:], sectorToByte(sector)+int64(n)); err != nil {
+			buf = buf[:n]
+			if n == 0 {
+				f.addRegion("El Torito boot catalog", device.Range{Off: sectorToByte(sector), Len: sectorSize}, err)
+				f.warn("El Torito boot catalog: %v", err)
+				return
+			}
+			truncErr = err
+			break
+		}
 	}
+	used := int64(sectorSize) // the region recorded: the sectors the entries use
+	ended := false            // the catalog ended within buf
+	defer func() {
+		f.addRegion("El Torito boot catalog", device.Range{Off: sectorToByte(sector), Len: min(used, int64(len(buf)))}, nil)
+		if truncErr != nil && !ended {
+			f.addRegion("El Torito boot catalog", device.Range{Off: sectorToByte(sector) + int64(len(buf)), Len: sectorSize}, truncErr)
+			f.warn("El Torito boot catalog: entries after the first %d may be lost: %v", len(f.boot), truncErr)
+		}
+	}()
 	v, err := decodeValidationEntry(buf)
 	if err != nil {
+		ended = true
 		f.warn("El Torito boot catalog at sector %d: %v", sector, err)
 		return
 	}
@@ -135,10 +160,13 @@ func (f *FS) readBootCatalog(sector int64) {
 	for pos := 64; pos+32 <= len(buf) && len(f.boot) < maxBootEntries; {
 		final, platform, count, ok := decodeSectionHeader(buf[pos : pos+32])
 		if !ok {
+			ended = true
 			break
 		}
 		pos += 32
+		used = max(used, sectorCeil(int64(pos)))
 		for j := 0; j < count && pos+32 <= len(buf) && len(f.boot) < maxBootEntries; pos += 32 {
+			used = max(used, sectorCeil(int64(pos+32)))
 			switch buf[pos] {
 			case 0x88, 0x00:
 				add(buf[pos:pos+32], platform)
@@ -149,8 +177,12 @@ func (f *FS) readBootCatalog(sector int64) {
 			}
 		}
 		if final {
+			ended = true
 			break
 		}
+	}
+	if len(f.boot) >= maxBootEntries {
+		ended = true
 	}
 }
 

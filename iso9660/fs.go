@@ -135,6 +135,11 @@ type FS struct {
 
 	boot     []BootEntry
 	bootOnce sync.Once
+
+	// Set while mounting, read-only afterwards.
+	noPrimary bool     // the primary descriptor is unreadable: the Joliet one stands in
+	regions   []region // metadata on the medium, for Damage
+	pvd, svd  *volumeDescriptor
 }
 
 // Probe reports whether the device holds an ISO 9660 volume descriptor at
@@ -144,11 +149,19 @@ func Probe(d device.Device, session int64) bool {
 		return false
 	}
 	b := make([]byte, sectorSize)
-	if _, err := d.ReadAt(b, sectorToByte(session+16)); err != nil {
-		return false
+	// An unreadable first descriptor does not hide the volume: the next
+	// readable sector of the set decides (bounded as the mount's scan is).
+	for i := int64(0); i < maxBadDescriptors && sectorToByte(session+17+i) <= d.Size(); i++ {
+		if _, err := d.ReadAt(b, sectorToByte(session+16+i)); err != nil {
+			if device.IsMediaError(err) {
+				continue
+			}
+			return false
+		}
+		_, err := decodeVolumeDescriptor(b)
+		return err == nil
 	}
-	_, err := decodeVolumeDescriptor(b)
-	return err == nil
+	return false
 }
 
 func (f *FS) warn(format string, a ...any) {
@@ -184,8 +197,19 @@ func Open(d device.Device, opts Options) (*FS, error) {
 	return f, nil
 }
 
-// readVolumeDescriptors scans the descriptor set (ECMA-119 6.2.1, 8.3).
+// maxBadDescriptors bounds the unreadable sectors the descriptor scan goes
+// past before it gives up.
+const maxBadDescriptors = 8
+
+// readVolumeDescriptors scans the descriptor set (ECMA-119 6.2.1, 8.3). A
+// descriptor sector that cannot be read is skipped with a warning, so that
+// a medium whose primary descriptor is unreadable can still be read through
+// its Joliet descriptor; the first such error is returned as badErr.
 func (f *FS) readVolumeDescriptors(session int64) (pvd, svd *volumeDescriptor, boot *volumeDescriptor, err error) {
+	var badErr error
+	bad, read := 0, 0
+	var unreadable []int64
+	lastRead := int64(-1) // the last sector that held a descriptor
 	for i := int64(0); i < maxVolumeDescriptors; i++ {
 		sec := session + 16 + i
 		if sectorToByte(sec+1) > f.dev.Size() {
@@ -193,16 +217,30 @@ func (f *FS) readVolumeDescriptors(session int64) (pvd, svd *volumeDescriptor, b
 		}
 		buf := make([]byte, sectorSize)
 		if _, err := f.c.ReadAt(buf, sectorToByte(sec)); err != nil {
-			return nil, nil, nil, fmt.Errorf("iso9660: reading volume descriptor: %w", err)
+			if !device.IsMediaError(err) {
+				return nil, nil, nil, fmt.Errorf("iso9660: reading volume descriptor: %w", err)
+			}
+			if badErr == nil {
+				badErr = err
+			}
+			f.warn("volume descriptor: %v", err)
+			unreadable = append(unreadable, sec)
+			if bad++; bad >= maxBadDescriptors {
+				break
+			}
+			continue
 		}
 		vd, derr := decodeVolumeDescriptor(buf)
 		if derr != nil {
-			if i == 0 {
+			if read == 0 && bad == 0 {
 				return nil, nil, nil, fmt.Errorf("iso9660: sector %d: %v", sec, derr)
 			}
 			f.warn("volume descriptor set ends without a terminator at sector %d", sec)
 			break
 		}
+		read++
+		lastRead = sec
+		f.addRegion(vdName(vd), device.Range{Off: sectorToByte(sec), Len: sectorSize}, nil)
 		if vd.Type == vdTerminator {
 			break
 		}
@@ -224,7 +262,29 @@ func (f *FS) readVolumeDescriptors(session int64) (pvd, svd *volumeDescriptor, b
 			f.warn("no volume descriptor set terminator in the first %d descriptors", maxVolumeDescriptors)
 		}
 	}
+	// Unreadable sectors before a readable descriptor were descriptors; of
+	// those after the last one, only the first is claimed (where the
+	// terminator must be): what follows may be anything.
+	for i, sec := range unreadable {
+		if i > 0 && sec > lastRead && unreadable[i-1] > lastRead {
+			break
+		}
+		name := fmt.Sprintf("volume descriptor at sector %d", sec)
+		if pvd == nil && sec == unreadable[0] {
+			// Every volume has one, and no readable sector held it.
+			name = "primary volume descriptor"
+		}
+		f.addRegion(name, device.Range{Off: sectorToByte(sec), Len: sectorSize}, badErr)
+	}
 	if pvd == nil {
+		if badErr != nil {
+			if svd != nil {
+				f.warn("the primary volume descriptor is unreadable; reading the Joliet tree")
+				f.noPrimary = true
+				return svd, svd, boot, nil
+			}
+			return nil, nil, nil, fmt.Errorf("iso9660: no readable primary volume descriptor from sector %d: %w", session+16, badErr)
+		}
 		return nil, nil, nil, fmt.Errorf("iso9660: no primary volume descriptor from sector %d", session+16)
 	}
 	return pvd, svd, boot, nil
@@ -249,6 +309,10 @@ func (f *FS) mount(opts Options) error {
 	info.Publisher = aString(pvd.Publisher)
 	info.Preparer = aString(pvd.Preparer)
 	info.Application = aString(pvd.Application)
+	if f.noPrimary { // the Joliet descriptor's identifiers are UCS-2
+		info.Label, info.SystemID, info.VolumeSetID = ucs2String(pvd.VolumeID), ucs2String(pvd.SystemID), ucs2String(pvd.VolumeSetID)
+		info.Publisher, info.Preparer, info.Application = ucs2String(pvd.Publisher), ucs2String(pvd.Preparer), ucs2String(pvd.Application)
+	}
 	info.BlockSize = int(pvd.BlockSize)
 	info.VolumeBlocks = int64(pvd.VolumeSpaceSize)
 	info.Size = f.g.blockToByte(info.VolumeBlocks)
@@ -287,6 +351,9 @@ func (f *FS) mount(opts Options) error {
 	info.RockRidge = rr
 	isoEmpty := rootErr == nil && records <= 2
 
+	if f.noPrimary && (opts.Namespace == "rr" || opts.Namespace == "iso") {
+		return fmt.Errorf("iso9660: the primary volume descriptor is unreadable, so only the Joliet names can be read, not namespace %q", opts.Namespace)
+	}
 	switch opts.Namespace {
 	case "rr":
 		if !rr {
@@ -336,7 +403,12 @@ func (f *FS) mount(opts Options) error {
 		f.warn("root directory: %v", err)
 	}
 
+	f.pvd, f.svd = pvd, svd
+	if f.noPrimary {
+		f.pvd = nil
+	}
 	f.checkPathTable(pvd, isoRoot)
+	f.addPathTableRegions()
 	if boot != nil {
 		info.ElTorito = true
 		f.readBootCatalog(int64(boot.BootCatalog))

@@ -109,6 +109,9 @@ type volumeDescriptor struct {
 	BlockSizeAgrees    bool   // both halves of 8.4.12 equal
 	PathTableSize      uint32 // 8.4.13
 	LTable             uint32 // 8.4.14, logical block of the type L path table
+	OptLTable          uint32 // 8.4.15, optional type L path table (0: none)
+	MTable             uint32 // 8.4.16, type M path table (732, big-endian)
+	OptMTable          uint32 // 8.4.17, optional type M path table (0: none)
 	Root               []byte // 8.4.18, the root directory record (34 bytes)
 	VolumeSetID        []byte // 8.4.19, 128 bytes
 	Publisher          []byte // 8.4.20
@@ -147,6 +150,9 @@ func decodeVolumeDescriptor(b []byte) (*volumeDescriptor, error) {
 		vd.BlockSizeAgrees = vd.BlockSize == vd.BlockSizeBE
 		vd.PathTableSize = le32(b[132:])
 		vd.LTable = le32(b[140:])
+		vd.OptLTable = le32(b[144:])
+		vd.MTable = be32(b[148:])
+		vd.OptMTable = be32(b[152:])
 		vd.Root = b[156:190]
 		vd.VolumeSetID = b[190:318]
 		vd.Publisher = b[318:446]

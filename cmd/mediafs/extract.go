@@ -283,8 +283,9 @@ func (x *extractor) entry(name, host string, fi fs.FileInfo, jobs chan<- fileJob
 		x.mu.Unlock()
 		ents, err := x.fsys.ReadDir(name)
 		if err != nil {
-			// A damaged directory may still yield the entries it could read.
-			x.report(mediafs.DisplayPath(name), err, nil)
+			// A damaged directory still yields the entries of its readable
+			// sectors; the report gives the directory's lost bytes.
+			x.report(mediafs.DisplayPath(name), err, mediafs.LostRanges(err))
 			x.fail("%v", err)
 		}
 		for _, de := range ents {

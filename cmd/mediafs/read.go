@@ -167,8 +167,13 @@ type lister struct {
 func (l *lister) dir(name string) {
 	ents, err := l.fsys.ReadDir(name)
 	if err != nil {
-		// A damaged directory may still have listed what it could.
-		l.g.errorf("%v", err)
+		// A damaged directory still lists the entries of its readable
+		// sectors; the warning names it and the sectors.
+		if mediafs.IsDirDamage(err) {
+			l.g.warn("%v; listing the entries that could be read", err)
+		} else {
+			l.g.errorf("%v", err)
+		}
 		l.failed = true
 	}
 	for _, de := range ents {
