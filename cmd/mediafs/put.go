@@ -48,7 +48,8 @@ type putItem struct {
 
 // putReader walks the sources and sends the items in order.
 type putReader struct {
-	out       chan<- putItem
+	out       chan<- []putItem
+	batch     []putItem // items not yet sent: they go in groups, to spare a wakeup per item
 	slabs     chan []byte
 	cur       []byte // slab being filled with small files
 	used      int
@@ -61,14 +62,32 @@ type putReader struct {
 func (r *putReader) take(n int) (buf, prev []byte) {
 	if r.cur == nil || r.used+n > len(r.cur) {
 		prev = r.cur
-		r.cur, r.used = <-r.slabs, 0
+		select {
+		case r.cur = <-r.slabs:
+		default:
+			r.flush() // the writer frees slabs only as it gets the items
+			r.cur = <-r.slabs
+		}
+		r.used = 0
 	}
 	buf = r.cur[r.used : r.used+n : r.used+n]
 	r.used += n
 	return buf, prev
 }
 
-func (r *putReader) send(it putItem) { r.out <- it }
+func (r *putReader) send(it putItem) {
+	r.batch = append(r.batch, it)
+	if len(r.batch) >= 64 {
+		r.flush()
+	}
+}
+
+func (r *putReader) flush() {
+	if len(r.batch) > 0 {
+		r.out <- r.batch
+		r.batch = nil
+	}
+}
 
 func (r *putReader) walk(src, target string) {
 	fi, err := os.Stat(src) // FAT has no links: a link is copied as what it points to
@@ -131,7 +150,7 @@ func (r *putReader) walk(src, target string) {
 
 // putAll copies the jobs into f and reports whether everything went.
 func putAll(g *globals, f mediafs.WritableFS, jobs []putJob, recursive bool) bool {
-	items := make(chan putItem, 4*putSlabs)
+	items := make(chan []putItem, 4)
 	slabs := make(chan []byte, putSlabs)
 	for range putSlabs {
 		slabs <- make([]byte, putSlab)
@@ -142,69 +161,86 @@ func putAll(g *globals, f mediafs.WritableFS, jobs []putJob, recursive bool) boo
 		for _, j := range jobs {
 			r.walk(j.src, j.target)
 		}
+		r.flush()
 	}()
-	ok := true
-	fail := func(err error) {
-		g.errorf("%v", err)
-		ok = false
-	}
-	var out mediafs.File // the file being written; nil after a failure
-	var cur string
-	var lostDir string // a directory that could not be made: skip what is in it
-	for it := range items {
-		if it.free != nil {
-			slabs <- it.free[:putSlab]
-		}
-		if lostDir != "" && it.target != "" && (it.target == lostDir || strings.HasPrefix(it.target, lostDir+"/")) {
-			continue
-		}
-		switch it.kind {
-		case putFail:
-			fail(it.err)
-		case putWarn:
-			g.warn("%v", it.err)
-		case putDir:
-			if !isDir(f, it.target) {
-				if err := f.Mkdir(it.target, 0o755); err != nil {
-					fail(err)
-					lostDir = it.target
-				}
-			}
-		case putDirDone:
-			if err := f.Chtimes(it.target, it.fi.ModTime(), it.fi.ModTime()); err != nil {
-				fail(err)
-			}
-		case putFile, putChunk:
-			if it.kind == putFile {
-				cur = it.target
-				perm := fs.FileMode(0o644)
-				if it.fi.Mode().Perm()&0o200 == 0 {
-					perm = 0o444 // read-only attribute
-				}
-				var err error
-				if out, err = f.OpenFile(it.target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm); err != nil {
-					fail(err)
-					out = nil
-				}
-			}
-			if out == nil {
-				continue // the file failed: its remaining chunks are dropped
-			}
-			_, err := out.Write(it.data)
-			if err == nil && !it.last {
-				continue
-			}
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-			out = nil
-			if err == nil {
-				err = f.Chtimes(cur, it.fi.ModTime(), it.fi.ModTime())
-			}
-			if err != nil {
-				fail(fmt.Errorf("put %s: %w", mediafs.DisplayPath(cur), err))
-			}
+	w := &putWriter{g: g, f: f, slabs: slabs, ok: true}
+	for batch := range items {
+		for _, it := range batch {
+			w.do(it)
 		}
 	}
-	return ok
+	return w.ok
+}
+
+// putWriter makes the items in the image, in order.
+type putWriter struct {
+	g       *globals
+	f       mediafs.WritableFS
+	slabs   chan []byte
+	out     mediafs.File // the file being written; nil after a failure
+	cur     string       // its path
+	lostDir string       // a directory that could not be made: what is in it is skipped
+	ok      bool
+}
+
+func (w *putWriter) fail(err error) {
+	w.g.errorf("%v", err)
+	w.ok = false
+}
+
+func (w *putWriter) do(it putItem) {
+	if it.free != nil {
+		w.slabs <- it.free[:putSlab]
+	}
+	if w.lostDir != "" && it.target != "" && (it.target == w.lostDir || strings.HasPrefix(it.target, w.lostDir+"/")) {
+		return
+	}
+	f := w.f
+	switch it.kind {
+	case putFail:
+		w.fail(it.err)
+	case putWarn:
+		w.g.warn("%v", it.err)
+	case putDir:
+		if !isDir(f, it.target) {
+			if err := f.Mkdir(it.target, 0o755); err != nil {
+				w.fail(err)
+				w.lostDir = it.target
+			}
+		}
+	case putDirDone:
+		if err := f.Chtimes(it.target, it.fi.ModTime(), it.fi.ModTime()); err != nil {
+			w.fail(err)
+		}
+	case putFile, putChunk:
+		if it.kind == putFile {
+			w.cur = it.target
+			perm := fs.FileMode(0o644)
+			if it.fi.Mode().Perm()&0o200 == 0 {
+				perm = 0o444 // read-only attribute
+			}
+			var err error
+			if w.out, err = f.OpenFile(it.target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm); err != nil {
+				w.fail(err)
+				w.out = nil
+			}
+		}
+		if w.out == nil {
+			return // the file failed: its remaining chunks are dropped
+		}
+		_, err := w.out.Write(it.data)
+		if err == nil && !it.last {
+			return
+		}
+		if cerr := w.out.Close(); err == nil {
+			err = cerr
+		}
+		w.out = nil
+		if err == nil {
+			err = f.Chtimes(w.cur, it.fi.ModTime(), it.fi.ModTime())
+		}
+		if err != nil {
+			w.fail(fmt.Errorf("put %s: %w", mediafs.DisplayPath(w.cur), err))
+		}
+	}
 }
