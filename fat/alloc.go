@@ -457,8 +457,14 @@ func (v *FS) writeThrough() error {
 	if !v.deferring {
 		return nil
 	}
+	// Still batching if the batch cannot be written: the change fails,
+	// and its end must not write the batch's directories (flushAll does
+	// them first) while the FAT under them is not on the medium.
+	if err := v.commit(); err != nil {
+		return err
+	}
 	v.deferring = false
-	return v.commit()
+	return nil
 }
 
 // batchLimit is how many bytes of dirty metadata a batch may hold before

@@ -610,3 +610,53 @@ func TestHungDrive(t *testing.T) {
 	}
 	fd.Unblock()
 }
+
+// TestFailedCommitKeepsOrder: a batch whose FAT cannot be written, then a
+// change that writes through (remove, truncate, rename), then Close: the
+// batch's directory entries must never reach the medium ahead of their FAT
+// (found in review: the write-through change's end wrote the batch's
+// directories first).
+func TestFailedCommitKeepsOrder(t *testing.T) {
+	for _, op := range []string{"remove", "truncate", "rename"} {
+		t.Run(op, func(t *testing.T) {
+			img, d := newImage(t, 64<<20, 512, FormatOptions{Type: "fat16"})
+			v := mountRW(t, d)
+			writeAll(t, v, "keep.bin", randBytes(6, 1<<20))
+			writeAll(t, v, "other.txt", randBytes(7, 5000))
+			if err := v.Close(); err != nil {
+				t.Fatal(err)
+			}
+			fd := device.NewFaulty(d)
+			v = mountRW(t, fd)
+			writeAll(t, v, "new.bin", randBytes(8, 40000)) // batched
+			f, _ := v.OpenFile("new.bin", os.O_RDONLY, 0)
+			rs, _ := f.MediumRanges(0, 40000)
+			f.Close()
+			c := uint32((rs[0].Off-v.g.clusterOffset(2))/int64(v.g.clusterSize)) + 2
+			fd.FailWrites(v.g.fatEntryOffset(0, c)/512*512, 512)
+			var err error
+			switch op {
+			case "remove":
+				err = v.Remove("other.txt")
+			case "truncate":
+				g, _ := v.OpenFile("other.txt", os.O_RDWR, 0)
+				err = g.Truncate(10)
+				g.Close()
+			case "rename":
+				err = v.Rename("other.txt", "renamed.txt")
+			}
+			if err == nil {
+				t.Fatalf("%s went through though the batch before it could not be written", op)
+			}
+			v.Close()
+			img2, _ := os.ReadFile(img)
+			v2 := mustOpen(t, device.NewMemory(img2, 512), Options{})
+			if _, err := v2.Stat("new.bin"); err == nil {
+				t.Error("new.bin's entry reached the medium though its FAT did not")
+			}
+			if got := readAllFS(t, v2, "keep.bin"); !bytes.Equal(got, randBytes(6, 1<<20)) {
+				t.Error("keep.bin damaged")
+			}
+		})
+	}
+}

@@ -37,6 +37,15 @@ import (
 // request per run of contiguous clusters, and the cache drops its copies of
 // the sectors written.
 //
+// The crash model (crash_test.go) is a medium that stops taking writes
+// after some request: each request lands whole or not at all. Two limits
+// follow. A batch writes directory blocks in block order, so a new entry
+// whose long-name slots and short entry lie in two sectors may be left
+// with only its long-name part (fsck removes the orphan). And a FAT12
+// entry that straddles two sectors is torn if a drive writes only one of
+// them, which can make the old end of a chain point elsewhere; FAT32 and
+// FAT16 entries never straddle.
+//
 // The volume is marked dirty on the medium before the first change (the
 // boot sector's state byte 0x25/0x41 bit 0, and FAT[1]'s clean-shutdown
 // bit on FAT16/32, in every FAT copy), as Windows does, and marked clean
@@ -342,7 +351,7 @@ func (v *FS) stamp(e *dirEntry, create bool) {
 // O_RDWR, O_CREATE, O_EXCL, O_TRUNC, O_APPEND). A new file gets the
 // read-only attribute when perm lacks 0200. Names are matched without
 // regard to case, so O_CREATE of a case variant opens the existing file.
-func (v *FS) OpenFile(name string, flag int, perm fs.FileMode) (*File, error) {
+func (v *FS) OpenFile(name string, flag int, perm fs.FileMode) (f *File, err error) {
 	const op = "open"
 	write := flag&(os.O_WRONLY|os.O_RDWR) != 0
 	if !write && flag&(os.O_CREATE|os.O_TRUNC|os.O_APPEND) == 0 {
@@ -363,12 +372,16 @@ func (v *FS) OpenFile(name string, flag int, perm fs.FileMode) (*File, error) {
 	if err := v.begin(op, name); err != nil {
 		return nil, err
 	}
-	var err error
+	defer func() {
+		if err != nil && f != nil { // end could not write the change
+			f.Close()
+			f = nil
+		}
+	}()
 	defer v.end(&err, op, name)
-	f, err := v.openLocked(name, flag, perm)
+	f, err = v.openLocked(name, flag, perm)
 	if err != nil {
-		err = pathErr(op, name, err)
-		return nil, err
+		return nil, pathErr(op, name, err)
 	}
 	return f, nil
 }
@@ -483,7 +496,7 @@ type putFunc func(rel, devOff, k int64, last bool) error
 // writeFrom writes n bytes that put supplies at off (or at the end) and
 // returns the offset after the write (on failure, the offset where it
 // started).
-func (f *File) writeFrom(off, n int64, appendMode bool, put putFunc) (int64, error) {
+func (f *File) writeFrom(off, n int64, appendMode bool, put putFunc) (next int64, err error) {
 	if f.flag&(os.O_WRONLY|os.O_RDWR) == 0 {
 		return off, pathErr("write", f.name, fmt.Errorf("file not open for writing: %w", fs.ErrPermission))
 	}
@@ -491,7 +504,6 @@ func (f *File) writeFrom(off, n int64, appendMode bool, put putFunc) (int64, err
 	if err := v.begin("write", f.name); err != nil {
 		return off, err
 	}
-	var err error
 	defer v.end(&err, "write", f.name)
 	if f.st.removed {
 		err = pathErr("write", f.name, errRemoved)
@@ -512,7 +524,7 @@ func (f *File) writeFrom(off, n int64, appendMode bool, put putFunc) (int64, err
 
 // Truncate changes the file's size: shrinking frees the clusters past the
 // new end, growing fills with zeros.
-func (f *File) Truncate(size int64) error {
+func (f *File) Truncate(size int64) (err error) {
 	f.mu.Lock()
 	closed := f.closed
 	f.mu.Unlock()
@@ -529,7 +541,6 @@ func (f *File) Truncate(size int64) error {
 	if err := v.begin("truncate", f.name); err != nil {
 		return err
 	}
-	var err error
 	defer v.end(&err, "truncate", f.name)
 	if f.st.removed {
 		err = pathErr("truncate", f.name, errRemoved)
@@ -562,6 +573,7 @@ func (v *FS) truncate(st *fileState, size int64) error {
 		return err
 	}
 	// The entry first, then the chain's new end, then the freed clusters.
+	oldEnt := st.n.ent
 	err = v.updateEntry(st.n.off, func(e *dirEntry) {
 		e.FileSize = uint32(size)
 		if keep == 0 {
@@ -571,10 +583,17 @@ func (v *FS) truncate(st *fileState, size int64) error {
 		v.stamp(e, false)
 		st.n.ent = *e
 	})
-	v.dirs.setEntry(st.parent, st.n.off, st.n.ent, err)
 	if err != nil {
+		// Nothing was freed: the file keeps its size and entry, in memory
+		// and in the cached block.
+		if st.n.ent != oldEnt {
+			rerr := v.modBlock(st.n.off, dirEntrySize, func(p []byte) { oldEnt.encode(p) })
+			st.n.ent = oldEnt
+			v.dirs.setEntry(st.parent, st.n.off, oldEnt, rerr)
+		}
 		return err
 	}
+	v.dirs.setEntry(st.parent, st.n.off, st.n.ent, nil)
 	st.size = size
 	st.resetChain(v)
 	if keep > 0 {
