@@ -220,6 +220,7 @@ the sector instead of hangs.`,
 	}
 	root.AddCommand(newInfoCmd(g), newLsCmd(g), newCatCmd(g), newExtractCmd(g),
 		newPutCmd(g), newMkdirCmd(g), newRmCmd(g), newMvCmd(g), newLabelCmd(g), newMkfsCmd(g))
+	root.AddCommand(newMountCmd(g))
 	root.AddCommand(newDamageCmd(g))
 	return root
 }

@@ -1,0 +1,300 @@
+package fuse
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/mediafs/mediafs"
+	"github.com/mediafs/mediafs/device"
+)
+
+// mediumRanger is implemented by the files of both drivers: it maps a
+// range of a file to byte ranges of the volume's device.
+type mediumRanger interface {
+	MediumRanges(off, n int64) ([]device.Range, error)
+}
+
+// fileHandle is an open regular file: the driver's open file, kept for the
+// life of the handle, so that reads and writes never resolve a path.
+type fileHandle struct {
+	n    *node
+	file fs.File
+	ra   io.ReaderAt
+	wf   mediafs.File // nil on a read-only mount
+	mr   mediumRanger // read-only mounts of plain images: splice from the image
+}
+
+var (
+	_ gofs.FileReader    = (*fileHandle)(nil)
+	_ gofs.FileWriter    = (*fileHandle)(nil)
+	_ gofs.FileFsyncer   = (*fileHandle)(nil)
+	_ gofs.FileReleaser  = (*fileHandle)(nil)
+	_ gofs.FileAllocater = (*fileHandle)(nil)
+)
+
+func (m *mount) newHandle(n *node, f fs.File, wf mediafs.File) (*fileHandle, syscall.Errno) {
+	ra, ok := f.(io.ReaderAt)
+	if !ok {
+		return nil, syscall.EIO
+	}
+	h := &fileHandle{n: n, file: f, ra: ra, wf: wf}
+	if m.host != nil && wf == nil {
+		h.mr, _ = f.(mediumRanger)
+	}
+	return h, 0
+}
+
+// Read answers a read: spliced from the image file when the bytes are one
+// run of it, else through the driver's ReadAt into dest. Any failure fails
+// the whole request (EIO for a bad sector): a short answer would tell the
+// kernel that the file ends there.
+func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (gofuse.ReadResult, syscall.Errno) {
+	m := h.n.m
+	if !m.enter() {
+		return nil, syscall.EIO
+	}
+	defer m.leave()
+	m.reads.Add(1)
+	if h.mr != nil {
+		rs, err := h.mr.MediumRanges(off, int64(len(dest)))
+		if err == nil {
+			switch {
+			case len(rs) == 0:
+				return bytesResult(nil), 0 // at or past the end
+			case len(rs) == 1 && rs[0].Off >= 0 && rs[0].End() <= m.host.avail && rs[0].Len <= spliceMax:
+				m.spliced.Add(1)
+				return gofuse.ReadResultFd(uintptr(m.host.fd), m.host.base+rs[0].Off, int(rs[0].Len)), 0
+			}
+		}
+	}
+	k, err := h.ra.ReadAt(dest, off)
+	if err != nil && err != io.EOF {
+		return nil, h.errno(err)
+	}
+	return bytesResult(dest[:k]), 0
+}
+
+// bytesResult is a read's bytes. Unlike go-fuse's ReadResultData it has
+// Slices, which go-fuse writes to /dev/fuse with one writev; for
+// anything else it first tries to splice, which for bytes in memory only
+// costs a pipe and (for a 1 MiB read, larger than a pipe) a log line.
+type bytesResult []byte
+
+func (b bytesResult) Bytes([]byte) ([]byte, gofuse.Status) { return b, gofuse.OK }
+func (b bytesResult) Size() int                            { return len(b) }
+func (b bytesResult) Done()                                {}
+func (b bytesResult) Slices() ([][]byte, gofuse.Status)    { return [][]byte{b}, gofuse.OK }
+
+// spliceMax is the largest read spliced: go-fuse's pipe holds the reply
+// header and the data, and a pipe holds at most pipe-max-size bytes (1 MiB
+// by default).
+const spliceMax = 1<<20 - 64<<10
+
+// errno maps an error of the open file; one that says the file is gone
+// (it was removed while open) is ESTALE.
+func (h *fileHandle) errno(err error) syscall.Errno {
+	if h.n.id.removed.Load() && errors.Is(err, fs.ErrNotExist) {
+		return syscall.ESTALE
+	}
+	return Errno(err)
+}
+
+// Write writes through to the driver, which has the bytes on the medium
+// when it returns.
+func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	m := h.n.m
+	if !m.enter() {
+		return 0, syscall.EIO
+	}
+	defer m.leave()
+	if h.wf == nil {
+		return 0, syscall.EBADF
+	}
+	if _, err := h.wf.WriteAt(data, off); err != nil {
+		return 0, h.errno(err)
+	}
+	m.changed()
+	return uint32(len(data)), 0
+}
+
+// Fsync commits the volume's pending metadata and marks it clean.
+func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	m := h.n.m
+	if !m.enter() {
+		return syscall.EIO
+	}
+	defer m.leave()
+	if h.wf == nil {
+		return 0
+	}
+	return h.errno(h.wf.Sync())
+}
+
+// Release closes the driver's file.
+func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
+	h.file.Close()
+	return 0
+}
+
+// Allocate (fallocate mode 0) extends the file with zeros; FAT cannot
+// reserve clusters past the end of a file or punch holes.
+func (h *fileHandle) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
+	m := h.n.m
+	if !m.enter() {
+		return syscall.EIO
+	}
+	defer m.leave()
+	if h.wf == nil {
+		return syscall.EBADF
+	}
+	if mode != 0 {
+		return syscall.EOPNOTSUPP
+	}
+	fi, err := h.wf.Stat()
+	if err != nil {
+		return h.errno(err)
+	}
+	if end := int64(off + size); end > fi.Size() {
+		if err := h.wf.Truncate(end); err != nil {
+			return h.errno(err)
+		}
+		m.changed()
+	}
+	return 0
+}
+
+// dirHandle is an open directory: the listing read at opendir (and again
+// at rewinddir), with "." and "..".
+type dirHandle struct {
+	n    *node
+	ents []fs.DirEntry
+	err  error // what ended the listing early, reported after its entries
+	pos  int   // next entry: 0 ".", 1 "..", 2+i ents[i]
+
+	// The entry handed out last, for the LOOKUP that READDIRPLUS makes of
+	// it right after.
+	lastName string
+	lastFI   fs.FileInfo
+	lastID   *ident
+	lastPath string
+
+	kids []*node // the nodes READDIRPLUS made, in order (for read-ahead)
+}
+
+var (
+	_ gofs.FileReaddirenter = (*dirHandle)(nil)
+	_ gofs.FileSeekdirer    = (*dirHandle)(nil)
+	_ gofs.FileLookuper     = (*dirHandle)(nil)
+	_ gofs.FileFsyncer      = (*dirHandle)(nil)
+)
+
+// load reads the listing. Damage after some entries is reported after
+// them, so that ls shows what can be read and then the error.
+func (d *dirHandle) load() syscall.Errno {
+	p := d.n.path()
+	ents, err := d.n.m.fsys.ReadDir(p)
+	if err != nil && len(ents) == 0 {
+		return Errno(err)
+	}
+	d.ents, d.err, d.pos = ents, err, 0
+	return 0
+}
+
+func (d *dirHandle) Readdirent(ctx context.Context) (*gofuse.DirEntry, syscall.Errno) {
+	m := d.n.m
+	if !m.enter() {
+		return nil, syscall.EIO
+	}
+	defer m.leave()
+	d.lastFI, d.lastID = nil, nil
+	i := d.pos
+	var de gofuse.DirEntry
+	switch {
+	case i == 0:
+		de = gofuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR, Ino: d.n.id.ino}
+	case i == 1:
+		de = gofuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR, Ino: d.n.id.ino}
+		if _, parent := d.n.Parent(); parent != nil {
+			de.Ino = parent.StableAttr().Ino
+		}
+	case i-2 < len(d.ents):
+		e := d.ents[i-2]
+		fi, err := e.Info()
+		if err != nil {
+			return nil, Errno(err)
+		}
+		p := d.n.child(e.Name())
+		id := m.inos.get(keyOf(fi, m.linkTarget(p, fi), p))
+		de = gofuse.DirEntry{Name: e.Name(), Mode: typeBits(fi.Mode()), Ino: id.ino}
+		d.lastName, d.lastFI, d.lastID, d.lastPath = e.Name(), fi, id, p
+	default:
+		if d.err != nil {
+			err := d.err
+			d.err = nil
+			return nil, Errno(err)
+		}
+		d.publish()
+		return nil, 0
+	}
+	d.pos++
+	de.Off = uint64(d.pos)
+	return &de, 0
+}
+
+// Seekdir moves to an offset Readdirent handed out; 0 reads the directory
+// anew (rewinddir).
+func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	m := d.n.m
+	if !m.enter() {
+		return syscall.EIO
+	}
+	defer m.leave()
+	if off == 0 {
+		d.kids = nil
+		return d.load()
+	}
+	d.pos = int(min(off, uint64(len(d.ents)+2)))
+	return 0
+}
+
+// Lookup serves READDIRPLUS's lookup of the entry just listed from the
+// listing, without resolving its path again.
+func (d *dirHandle) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if d.lastFI == nil || name != d.lastName {
+		return d.n.Lookup(ctx, name, out)
+	}
+	m := d.n.m
+	if !m.enter() {
+		return nil, syscall.EIO
+	}
+	defer m.leave()
+	ch := d.n.newChild(ctx, d.lastPath, d.lastFI, d.lastID, out)
+	if m.pre != nil {
+		if c, ok := ch.Operations().(*node); ok {
+			d.kids = append(d.kids, c)
+		}
+	}
+	return ch, 0
+}
+
+// publish hands a complete listing to the directory's node, for read-ahead.
+func (d *dirHandle) publish() {
+	if d.n.m.pre == nil || d.kids == nil {
+		return
+	}
+	d.n.mu.Lock()
+	d.n.listing = &listing{kids: d.kids}
+	d.n.mu.Unlock()
+	d.kids = nil
+}
+
+// Fsync on a directory: as on a file.
+func (d *dirHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return d.n.Fsync(ctx, nil, flags)
+}

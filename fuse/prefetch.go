@@ -1,0 +1,171 @@
+package fuse
+
+import (
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// Directory read-ahead for small files.
+//
+// Reading a tree (cp -a, tar, rsync, grep -r) goes through each directory's
+// files in listing order, and for small files every read is a round trip
+// to this process that the reader waits for. When a read-only mount of an
+// image file serves the first read of a small file, it pushes the next
+// small files of the same listing into the kernel's page cache
+// (FUSE_NOTIFY_STORE) from a background goroutine, so that the reader
+// finds them there. It is read-ahead across files: it starts only when a
+// file is actually read (ls -l reads nothing, so it costs nothing), it is
+// bounded (prefetchFiles files, prefetchBytes bytes per window, files of
+// at most prefetchMax bytes), and the next window starts when the reader
+// reaches a file that is not cached yet. Media that are not plain image
+// files (block devices, ddrescue maps, retries, timeouts) are never read
+// speculatively: a bad sector is reported to the read that asked for it.
+
+const (
+	prefetchMax   = 128 << 10 // largest file pushed
+	prefetchFiles = 64        // files per window
+	prefetchBytes = 4 << 20   // bytes per window
+)
+
+// listing is a directory's entries in the order READDIRPLUS gave them.
+type listing struct {
+	kids []*node
+}
+
+// prefetcher pushes small files into the kernel's cache.
+type prefetcher struct {
+	m    *mount
+	jobs chan *node
+	once sync.Once
+	quit chan struct{}
+	done sync.WaitGroup
+
+	pushed atomic.Int64 // files pushed (for tests)
+}
+
+func newPrefetcher(m *mount) *prefetcher {
+	return &prefetcher{m: m, jobs: make(chan *node, 2*prefetchFiles), quit: make(chan struct{})}
+}
+
+func (p *prefetcher) start() {
+	p.once.Do(func() {
+		p.done.Add(1)
+		go p.run()
+	})
+}
+
+// stop ends the worker (the gate is closed by then, or about to be).
+func (p *prefetcher) stop() {
+	p.once.Do(func() {}) // no worker after this
+	select {
+	case <-p.quit:
+	default:
+		close(p.quit)
+	}
+	p.done.Wait()
+}
+
+func (p *prefetcher) run() {
+	defer p.done.Done()
+	buf := make([]byte, prefetchMax)
+	for {
+		select {
+		case <-p.quit:
+			return
+		case n := <-p.jobs:
+			p.push(n, buf)
+		}
+	}
+}
+
+// push reads n (a small regular file) and stores it in the kernel's cache.
+func (p *prefetcher) push(n *node, buf []byte) {
+	m := p.m
+	if !m.enter() {
+		return
+	}
+	defer m.leave()
+	size := n.size()
+	if size <= 0 || size > prefetchMax || n.id.removed.Load() {
+		return
+	}
+	if _, parent := n.Parent(); parent == nil {
+		return // forgotten by the kernel meanwhile
+	}
+	h, errno := n.sharedHandle()
+	if errno != 0 {
+		return
+	}
+	k, err := readFull(h, buf[:size])
+	if err != nil || int64(k) != size {
+		return // the read that wants it will say why
+	}
+	// ENOENT: the kernel forgot the inode meanwhile; nothing to do.
+	if n.WriteCache(0, buf[:k]) == 0 {
+		p.pushed.Add(1)
+	}
+}
+
+// readFull reads the whole file from offset 0 through the handle's reader.
+func readFull(h *fileHandle, p []byte) (int, error) {
+	k, err := h.ra.ReadAt(p, 0)
+	if k == len(p) {
+		err = nil
+	}
+	return k, err
+}
+
+// size is the file size the node last reported.
+func (n *node) size() int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return int64(n.attr.Size)
+}
+
+// afterRead starts the read-ahead after the first read of file n: the small
+// files that follow it in its directory's listing, up to a window.
+func (p *prefetcher) afterRead(n *node) {
+	if !n.cached.CompareAndSwap(false, true) {
+		return
+	}
+	_, parent := n.Parent()
+	if parent == nil {
+		return
+	}
+	dir, ok := parent.Operations().(*node)
+	if !ok {
+		return
+	}
+	dir.mu.Lock()
+	l := dir.listing
+	dir.mu.Unlock()
+	if l == nil {
+		return
+	}
+	i := 0
+	for i < len(l.kids) && l.kids[i] != n {
+		i++
+	}
+	var files int
+	var bytes int64
+	for i++; i < len(l.kids) && files < prefetchFiles && bytes < prefetchBytes; i++ {
+		k := l.kids[i]
+		size := k.size()
+		if k.Mode()&syscall.S_IFMT != syscall.S_IFREG || size <= 0 || size > prefetchMax {
+			continue
+		}
+		if !k.cached.CompareAndSwap(false, true) {
+			continue
+		}
+		p.start()
+		select {
+		case p.jobs <- k:
+			files++
+			bytes += size
+		default:
+			k.cached.Store(false) // the queue is full: leave it to its own read
+			return
+		}
+	}
+}
