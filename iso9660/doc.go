@@ -93,4 +93,28 @@
 // (a child extent that is an ancestor, CL/PL loops) and continuation-area
 // loops are detected. No structure allocates more than the image size
 // justifies.
+//
+// # Concurrency and locking
+//
+// An FS and its files are safe for concurrent use; the medium is never
+// written, so there is no volume lock. The locks, none of them held across
+// another lock's acquisition in the opposite order:
+//
+//   - FS.mu guards the parsed-directory cache (dirs, dirNodes) and the
+//     warnings. It is held only to look up or store a listing, never while
+//     a directory is read: two readers of one uncached directory may both
+//     parse it (the second store wins; both results are equal).
+//   - FS.bootOnce reads the El Torito catalog once.
+//   - Per handle, in this order: handle.mu (closed flag and offset; Read
+//     holds it for the whole read, so Reads of one handle take turns,
+//     while ReadAt takes it only to check the flag), then the zisofs
+//     mutex (the block being inflated: concurrent readers of one
+//     compressed file take turns), then lastSector.mu (the partial sector
+//     a small read keeps, held while that one sector is read). A stalled
+//     sector therefore stalls only the handle that asked for it.
+//
+// Below them the block cache pins blocks for the length of one parse and
+// never holds its own mutex during I/O. A media error leaves nothing held:
+// a listing that met one is not cached, so the next request asks the
+// medium again.
 package iso9660
