@@ -157,8 +157,12 @@ type fileState struct {
 	chain   *chain // nil when the file is empty
 	endOnce *sync.Once
 	endErr  error
-	refs    int
+	refs    int // handles open (openMu)
 	removed bool
+	// orphan: removed while open; its clusters stay allocated, and
+	// readable through its handles, until the last Close (set and cleared
+	// under both the volume lock and openMu).
+	orphan bool
 }
 
 var (
@@ -208,10 +212,15 @@ func (f *File) Close() error {
 		return err
 	}
 	f.v.openMu.Lock()
-	defer f.v.openMu.Unlock()
 	f.st.refs--
 	if f.st.refs == 0 && !f.st.removed && f.v.open[f.st.n.off] == f.st {
 		delete(f.v.open, f.st.n.off)
+	}
+	last := f.st.refs == 0 && f.st.orphan
+	f.v.openMu.Unlock()
+	if last {
+		// The last handle of a removed file: its clusters go now.
+		return f.v.freeOrphan(f.st, f.name)
 	}
 	return nil
 }
@@ -274,7 +283,7 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 func (f *File) readAt(p []byte, off int64) (int, error) {
 	f.v.mu.RLock()
 	defer f.v.mu.RUnlock()
-	if f.st.removed {
+	if f.st.removed && !f.st.orphan {
 		return 0, pathErr("read", f.name, errRemoved)
 	}
 	if off >= f.st.size {

@@ -117,8 +117,9 @@ type FS struct {
 	pending map[uint32]struct{}
 	now     func() time.Time
 
-	openMu sync.Mutex
-	open   map[int64]*fileState // open files by short-entry offset
+	openMu  sync.Mutex
+	open    map[int64]*fileState // open files by short-entry offset
+	orphans map[*fileState]struct{}
 }
 
 // watched is the device of a writable volume, noting media errors.
@@ -187,6 +188,7 @@ func Open(d device.Device, opts Options) (*FS, error) {
 		pending:    make(map[uint32]struct{}),
 		now:        time.Now,
 		open:       make(map[int64]*fileState),
+		orphans:    make(map[*fileState]struct{}),
 	}
 	if opts.Writable {
 		// Every request of a writable volume goes through a watch that

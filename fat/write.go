@@ -296,6 +296,19 @@ func (v *FS) writeFSInfo() error {
 // is dropped from memory (the volume stays marked dirty for a disk check),
 // so that nothing stays held.
 func (v *FS) Close() error {
+	if v.writable {
+		// Files removed while open and never closed: their clusters go
+		// now, before the volume is marked clean.
+		v.openMu.Lock()
+		var sts []*fileState
+		for st := range v.orphans {
+			sts = append(sts, st)
+		}
+		v.openMu.Unlock()
+		for _, st := range sts {
+			v.freeOrphan(st, "")
+		}
+	}
 	err := v.Sync()
 	if err != nil && v.writable {
 		v.mu.Lock()
@@ -1062,7 +1075,6 @@ func (v *FS) remove(name string, tree bool) error {
 		}
 		chains = append(chains, cls)
 	}
-	offs = append(offs, n.off)
 	dl, err := v.dirLayout(parent)
 	if err != nil {
 		return err
@@ -1070,6 +1082,10 @@ func (v *FS) remove(name string, tree bool) error {
 	if err := v.deleteSlots(dl, n); err != nil {
 		return err
 	}
+	if !n.isDir() && v.keepOpen(n.off) {
+		chains = nil // the last Close frees them
+	}
+	offs = append(offs, n.off)
 	v.forgetOpen(offs)
 	for _, k := range dirKeys {
 		v.dirs.forget(k)
@@ -1127,6 +1143,64 @@ func (v *FS) forgetOpen(offs []int64) {
 			delete(v.open, o)
 		}
 	}
+}
+
+// keepOpen is forgetOpen for one removed file, whose clusters then stay
+// allocated while it is open, as POSIX and Linux's vfat keep an unlinked
+// file's data until its last close: it reports whether a handle is open
+// (the file is then an orphan: readable through its handles, freed by the
+// last Close). A crash in between leaves its clusters lost, as fsck says.
+func (v *FS) keepOpen(off int64) bool {
+	v.openMu.Lock()
+	defer v.openMu.Unlock()
+	st := v.open[off]
+	if st == nil {
+		return false
+	}
+	st.removed = true
+	delete(v.open, off)
+	if st.refs > 0 {
+		st.orphan = true
+		v.orphans[st] = struct{}{}
+		return true
+	}
+	return false
+}
+
+// freeOrphan gives back the clusters of a removed file whose last handle
+// closed.
+func (v *FS) freeOrphan(st *fileState, name string) (err error) {
+	if err := v.begin("close", name); err != nil {
+		return err
+	}
+	defer v.end(&err, "close", name)
+	if err := v.writeThrough(); err != nil {
+		return err
+	}
+	return v.freeOrphanLocked(st)
+}
+
+func (v *FS) freeOrphanLocked(st *fileState) error {
+	v.openMu.Lock()
+	was := st.orphan
+	st.orphan = false
+	delete(v.orphans, st)
+	v.openMu.Unlock()
+	if !was {
+		return nil // freed already (the FS's Close and a last Close met)
+	}
+	first := st.n.ent.cluster(v.g.fatType)
+	if first == 0 {
+		return nil
+	}
+	cls, err := v.chainClusters(first, v.g.clustersFor(st.size))
+	if err != nil {
+		return err
+	}
+	if err := v.freeClusters(cls); err != nil {
+		return err
+	}
+	return v.flushFAT()
 }
 
 // Rename renames or moves a file or directory, as rename(2) does: an
@@ -1231,6 +1305,9 @@ func (v *FS) rename(oldname, newname string) error {
 		}
 		if err := v.deleteSlots(tdl, target); err != nil {
 			return err
+		}
+		if !target.isDir() && v.keepOpen(target.off) {
+			targetChain = nil // the last Close frees them
 		}
 		v.forgetOpen([]int64{target.off})
 	}

@@ -229,3 +229,72 @@ func TestDirtyFlag(t *testing.T) {
 		fsckClean(t, img)
 	}
 }
+
+// TestRemovedWhileOpen: as POSIX and Linux's vfat have it, a file removed
+// (or replaced by a rename) while open keeps its data for its open handles
+// until the last one closes; its clusters are not reused meanwhile, and
+// they are freed then (or at the volume's Close).
+func TestRemovedWhileOpen(t *testing.T) {
+	needTools(t, "fsck.fat")
+	img, d := newImage(t, 16<<20, 512, FormatOptions{Type: "fat16"})
+	v := mountRW(t, d)
+	a, b, c := randBytes(1, 70000), randBytes(2, 50000), randBytes(3, 90000)
+	writeAll(t, v, "a.bin", a)
+	writeAll(t, v, "b.bin", b)
+	writeAll(t, v, "c.bin", c)
+	free0 := v.Info().Free
+
+	fa, err := v.OpenFile("a.bin", os.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Remove("a.bin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Stat("a.bin"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a.bin still listed after Remove: %v", err)
+	}
+	// Its clusters are not free while it is open: new data goes elsewhere.
+	writeAll(t, v, "new.bin", randBytes(4, 200000))
+	got := make([]byte, len(a))
+	if n, err := fa.ReadAt(got, 0); n != len(a) || !bytes.Equal(got, a) {
+		t.Fatalf("reading the removed open file: %d bytes, %v", n, err)
+	}
+	if _, err := fa.Write([]byte("x")); err == nil {
+		t.Error("a write to a removed file went through")
+	}
+	before := v.Info().Free
+	if err := fa.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if freed := v.Info().Free - before; freed < int64(len(a)) {
+		t.Errorf("the last Close freed %d bytes, want the file's %d", freed, len(a))
+	}
+
+	// A rename over an open file: the old content stays readable.
+	fb, _ := v.OpenFile("b.bin", os.O_RDONLY, 0)
+	if err := v.Rename("c.bin", "b.bin"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAllFS(t, v, "b.bin"); !bytes.Equal(got, c) {
+		t.Error("b.bin is not c's content after the rename")
+	}
+	got = make([]byte, len(b))
+	if n, err := fb.ReadAt(got, 0); n != len(b) || !bytes.Equal(got, b) {
+		t.Fatalf("the replaced file through its open handle: %d bytes, %v", n, err)
+	}
+	// Left open: the volume's Close frees it.
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fsckClean(t, img)
+	// a.bin and b.bin's clusters came back; new.bin's are taken.
+	if free, want := mustOpen(t, d, Options{}).Info().Free, free0+roundCl(v, int64(len(a)))+roundCl(v, int64(len(b)))-roundCl(v, 200000); free != want {
+		t.Errorf("free %d after the volume's Close, want %d", free, want)
+	}
+}
+
+func roundCl(v *FS, n int64) int64 {
+	cs := int64(v.g.clusterSize)
+	return (n + cs - 1) / cs * cs
+}
