@@ -137,10 +137,11 @@ func (r *putReader) walk(src, target string) {
 		}
 		left -= int64(k)
 		last := left <= 0 || k < n || err != nil
-		r.send(putItem{kind: kind, target: target, fi: fi, data: buf[:k], last: last, free: prev})
+		it := putItem{kind: kind, target: target, fi: fi, data: buf[:k], last: last, free: prev}
 		if err != nil {
-			r.send(putItem{kind: putFail, err: fmt.Errorf("put %s: %w", src, err)})
+			it.err = fmt.Errorf("put %s: %w", src, err) // the copy stays, short, without the source's time
 		}
+		r.send(it)
 		if last {
 			return
 		}
@@ -236,6 +237,10 @@ func (w *putWriter) do(it putItem) {
 			err = cerr
 		}
 		w.out = nil
+		if err == nil && it.err != nil {
+			w.fail(it.err) // the host file could not be read to its end
+			return
+		}
 		if err == nil {
 			err = f.Chtimes(w.cur, it.fi.ModTime(), it.fi.ModTime())
 		}
