@@ -217,6 +217,7 @@ func (a *allocator) findRun(c uint32, n int64) (uint32, bool) {
 func (v *FS) release(cls []uint32) {
 	if !v.alloc.built {
 		v.freedDelta += int64(len(cls))
+		v.freedTotal += int64(len(cls))
 		return
 	}
 	for _, c := range cls {

@@ -99,7 +99,10 @@ type FS struct {
 	mu          sync.RWMutex
 	writable    bool
 	alloc       allocator
-	freedDelta  int64 // clusters freed while the bitmap was not built
+	freedDelta  int64 // clusters freed while the bitmap was not built, not yet in FSInfo
+	freedTotal  int64 // clusters freed while the bitmap was not built, since mount
+	freedAtScan int64 // the part of freedTotal that Info's first count holds
+	freedInHint int64 // the part of freedTotal that FSInfo's free count holds
 	dirtyOnDisk bool  // the dirty marks are on the medium
 	sticky      bool  // a metadata write failed: never mark clean
 	batch       bool  // growing changes leave their metadata for an ordered batch
@@ -343,6 +346,14 @@ func (v *FS) Info() Info {
 		} else {
 			inf.Free = free * int64(v.g.clusterSize)
 		}
+		// What was freed before this count is in it already: all of it
+		// when the FAT was scanned, what FSInfo was last told when its
+		// hint was taken.
+		if _, hinted := v.fsinfoFree(); hinted {
+			v.freedAtScan = v.freedInHint
+		} else {
+			v.freedAtScan = v.freedTotal
+		}
 		if differ {
 			inf.FATsDiffer = true
 			inf.Warnings = append(inf.Warnings, fmt.Sprintf("the FAT copies differ; reading FAT %d", v.activeFAT))
@@ -355,8 +366,8 @@ func (v *FS) Info() Info {
 	inf.Dirty = inf.Dirty || v.dirtyOnDisk
 	if v.alloc.built {
 		inf.Free = v.alloc.free * int64(v.g.clusterSize)
-	} else if v.freedDelta != 0 && inf.Free >= 0 {
-		inf.Free += v.freedDelta * int64(v.g.clusterSize)
+	} else if inf.Free >= 0 {
+		inf.Free += (v.freedTotal - v.freedAtScan) * int64(v.g.clusterSize)
 	}
 	return inf
 }

@@ -288,6 +288,7 @@ func (v *FS) writeFSInfo() error {
 	}
 	v.fsinfo = fi
 	v.freedDelta = 0
+	v.freedInHint = v.freedTotal
 	return v.flushBlocks(secs...)
 }
 
