@@ -362,6 +362,16 @@ func (v *FS) reserveSlots(d *node, k int) error {
 	return err
 }
 
+// updateEntryOf changes an open file's entry with f: on the medium, or
+// for an orphan (removed while open, its entry gone) only in memory.
+func (v *FS) updateEntryOf(st *fileState, f func(e *dirEntry)) error {
+	if st.orphan {
+		f(&st.n.ent)
+		return nil
+	}
+	return v.updateEntry(st.n.off, f)
+}
+
 // updateEntry rewrites the short entry at volume offset off with f and
 // flushes it.
 func (v *FS) updateEntry(off int64, f func(e *dirEntry)) error {

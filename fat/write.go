@@ -519,7 +519,7 @@ func (f *File) writeFrom(off, n int64, appendMode bool, put putFunc) (next int64
 		return off, err
 	}
 	defer v.end(&err, "write", f.name)
-	if f.st.removed {
+	if f.st.removed && !f.st.orphan {
 		err = pathErr("write", f.name, errRemoved)
 		return off, err
 	}
@@ -556,7 +556,7 @@ func (f *File) Truncate(size int64) (err error) {
 		return err
 	}
 	defer v.end(&err, "truncate", f.name)
-	if f.st.removed {
+	if f.st.removed && !f.st.orphan {
 		err = pathErr("truncate", f.name, errRemoved)
 		return err
 	}
@@ -588,7 +588,7 @@ func (v *FS) truncate(st *fileState, size int64) error {
 	}
 	// The entry first, then the chain's new end, then the freed clusters.
 	oldEnt := st.n.ent
-	err = v.updateEntry(st.n.off, func(e *dirEntry) {
+	err = v.updateEntryOf(st, func(e *dirEntry) {
 		e.FileSize = uint32(size)
 		if keep == 0 {
 			e.setCluster(0)
@@ -607,7 +607,9 @@ func (v *FS) truncate(st *fileState, size int64) error {
 		}
 		return err
 	}
-	v.dirs.setEntry(st.parent, st.n.off, st.n.ent, nil)
+	if !st.orphan {
+		v.dirs.setEntry(st.parent, st.n.off, st.n.ent, nil)
+	}
 	st.size = size
 	st.resetChain(v)
 	if keep > 0 {
@@ -732,7 +734,7 @@ func (v *FS) writeAt(st *fileState, off, n int64, put putFunc) error {
 	}
 	// Then the directory entry.
 	oldEnt := st.n.ent
-	err := v.updateEntry(st.n.off, func(e *dirEntry) {
+	err := v.updateEntryOf(st, func(e *dirEntry) {
 		e.FileSize = uint32(newSize)
 		e.setCluster(first)
 		e.Attr |= attrArchive
@@ -743,7 +745,9 @@ func (v *FS) writeAt(st *fileState, off, n int64, put putFunc) error {
 		v.rollbackGrowth(st, oldEnt, last, newCls)
 		return err
 	}
-	v.dirs.setEntry(st.parent, st.n.off, st.n.ent, nil)
+	if !st.orphan {
+		v.dirs.setEntry(st.parent, st.n.off, st.n.ent, nil)
+	}
 	st.size = newSize
 	st.chain, st.endOnce, st.endErr = ch, new(sync.Once), nil
 	return nil
@@ -756,7 +760,9 @@ func (v *FS) writeAt(st *fileState, off, n int64, put putFunc) error {
 // effort: what cannot be undone is lost clusters at worst, and the volume
 // is already marked to stay dirty.
 func (v *FS) rollbackGrowth(st *fileState, oldEnt dirEntry, last uint32, newCls []uint32) {
-	if st.n.ent != oldEnt {
+	if st.orphan {
+		st.n.ent = oldEnt // its entry is gone from the medium: nothing to put back
+	} else if st.n.ent != oldEnt {
 		rerr := v.modBlock(st.n.off, dirEntrySize, func(p []byte) { oldEnt.encode(p) })
 		st.n.ent = oldEnt
 		v.dirs.setEntry(st.parent, st.n.off, oldEnt, rerr)
@@ -1149,8 +1155,9 @@ func (v *FS) forgetOpen(offs []int64) {
 // keepOpen is forgetOpen for one removed file, whose clusters then stay
 // allocated while it is open, as POSIX and Linux's vfat keep an unlinked
 // file's data until its last close: it reports whether a handle is open
-// (the file is then an orphan: readable through its handles, freed by the
-// last Close). A crash in between leaves its clusters lost, as fsck says.
+// (the file is then an orphan: read, written and truncated through its
+// handles with its entry kept in memory only, freed by the last Close). A
+// crash in between leaves its clusters lost, as fsck says.
 func (v *FS) keepOpen(off int64) bool {
 	v.openMu.Lock()
 	defer v.openMu.Unlock()

@@ -261,7 +261,7 @@ func TestRemovedWhileOpen(t *testing.T) {
 		t.Fatalf("reading the removed open file: %d bytes, %v", n, err)
 	}
 	if _, err := fa.Write([]byte("x")); err == nil {
-		t.Error("a write to a removed file went through")
+		t.Error("a write through a read-only handle went through")
 	}
 	before := v.Info().Free
 	if err := fa.Close(); err != nil {
@@ -269,6 +269,35 @@ func TestRemovedWhileOpen(t *testing.T) {
 	}
 	if freed := v.Info().Free - before; freed < int64(len(a)) {
 		t.Errorf("the last Close freed %d bytes, want the file's %d", freed, len(a))
+	}
+
+	// A file removed while open for writing: it can still grow and shrink
+	// (only in memory and in the FAT: its entry is gone), and the last
+	// Close frees everything it had.
+	writeAll(t, v, "w.bin", randBytes(5, 3000))
+	fw, err := v.OpenFile("w.bin", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Remove("w.bin"); err != nil {
+		t.Fatal(err)
+	}
+	more := randBytes(6, 150000)
+	if _, err := fw.WriteAt(more, 3000); err != nil {
+		t.Fatalf("growing a removed open file: %v", err)
+	}
+	got = make([]byte, 3000+len(more))
+	if n, _ := fw.ReadAt(got, 0); n != len(got) || !bytes.Equal(got[:3000], randBytes(5, 3000)) || !bytes.Equal(got[3000:], more) {
+		t.Fatalf("reading the grown removed file: %d bytes", n)
+	}
+	if err := fw.Truncate(1000); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := fw.Stat(); fi.Size() != 1000 {
+		t.Fatalf("size %d after Truncate(1000)", fi.Size())
+	}
+	if err := fw.Close(); err != nil {
+		t.Fatal(err)
 	}
 
 	// A rename over an open file: the old content stays readable.

@@ -87,10 +87,9 @@
 //
 // # Limits
 //
-// A FAT file unlinked (or replaced by a rename) while open keeps its data
-// for its open handles until the last one closes, as on vfat (the driver
-// frees its clusters then); reads go on, but writes to it fail with
-// ESTALE, where POSIX would let them go on.
+// A FAT file unlinked (or replaced by a rename) while open lives on for
+// its open handles, readable and writable, until the last one closes, as
+// POSIX has it and vfat does (the driver frees its clusters then).
 // FAT has no links, symbolic links, special files or extended attributes
 // (EPERM, as vfat; xattrs are off). Names match regardless of case, so, as
 // on vfat, mv cannot change only the case of a name through the mount (the
