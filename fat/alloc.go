@@ -495,4 +495,6 @@ func (v *FS) ioErr(err error) error {
 	return err
 }
 
-var errFileTooLarge = errors.New("file too large (FAT files hold at most 4 GiB - 1 bytes)")
+// ErrFileTooLarge is returned by writes and truncations past FAT's largest
+// file size, 4 GiB - 1 bytes (the entry's size field is 32 bits).
+var ErrFileTooLarge = errors.New("file too large (FAT files hold at most 4 GiB - 1 bytes)")

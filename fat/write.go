@@ -632,7 +632,7 @@ func (v *FS) truncate(st *fileState, size int64) error {
 func (v *FS) writeAt(st *fileState, off, n int64, put putFunc) error {
 	end := off + n
 	if end > 0xFFFFFFFF {
-		return errFileTooLarge
+		return ErrFileTooLarge
 	}
 	oldSize := st.size
 	newSize := max(oldSize, end)

@@ -27,6 +27,7 @@ import (
 //	io.ErrUnexpectedEOF                          EIO
 //	read-only (fat, mediafs, device)             EROFS
 //	fat.ErrNoSpace                               ENOSPC
+//	fat.ErrFileTooLarge                          EFBIG (past 4 GiB - 1 bytes, as vfat)
 //	fat.ErrNameTooLong                           ENAMETOOLONG
 //	fat.ErrInvalidName, fs.ErrInvalid            EINVAL
 //	fat.ErrNotEmpty                              ENOTEMPTY
@@ -63,6 +64,8 @@ func Errno(err error) syscall.Errno {
 		return syscall.EROFS
 	case errors.Is(err, fat.ErrNoSpace):
 		return syscall.ENOSPC
+	case errors.Is(err, fat.ErrFileTooLarge):
+		return syscall.EFBIG
 	case errors.Is(err, fat.ErrNameTooLong):
 		return syscall.ENAMETOOLONG
 	case errors.Is(err, fat.ErrInvalidName):

@@ -38,6 +38,7 @@ func TestErrno(t *testing.T) {
 		{fmt.Errorf("x.iso is iso9660: %w", mediafs.ErrReadOnlyFS), syscall.EROFS},
 		{pe(sector(device.ErrReadOnly)), syscall.EROFS},
 		{pe(fat.ErrNoSpace), syscall.ENOSPC},
+		{pe(fmt.Errorf("write: %w", fat.ErrFileTooLarge)), syscall.EFBIG},
 		{pe(fmt.Errorf("%w: %q", fat.ErrInvalidName, "a:b")), syscall.EINVAL},
 		{pe(fs.ErrInvalid), syscall.EINVAL},
 		{pe(fat.ErrNameTooLong), syscall.ENAMETOOLONG},

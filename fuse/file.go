@@ -176,6 +176,7 @@ type dirHandle struct {
 	ents []fs.DirEntry
 	err  error // what ended the listing early, reported after its entries
 	pos  int   // next entry: 0 ".", 1 "..", 2+i ents[i]
+	gen  int64 // the mount's change count when the listing was read
 
 	// The entry handed out last, for the LOOKUP that READDIRPLUS makes of
 	// it right after.
@@ -203,6 +204,7 @@ func (d *dirHandle) load() syscall.Errno {
 		return Errno(err)
 	}
 	d.ents, d.err, d.pos = ents, err, 0
+	d.gen = d.n.m.gen.Load()
 	return 0
 }
 
@@ -233,6 +235,12 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*gofuse.DirEntry, syscall.E
 		return nil, syscall.EIO
 	}
 	defer m.leave()
+	return d.readdirentLocked()
+}
+
+// readdirentLocked hands out the next entry; the caller holds the gate.
+func (d *dirHandle) readdirentLocked() (*gofuse.DirEntry, syscall.Errno) {
+	m := d.n.m
 	d.lastFI, d.lastID = nil, nil
 	i := d.pos
 	var de gofuse.DirEntry
@@ -251,6 +259,19 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*gofuse.DirEntry, syscall.E
 			return nil, Errno(err)
 		}
 		p := d.n.child(e.Name())
+		if m.writable && m.gen.Load() != d.gen {
+			// The volume changed since the listing was read: an entry
+			// removed meanwhile must not come back (its place, and so
+			// its inode number, may already be another file's).
+			cur, err := m.lstat(p)
+			if errors.Is(err, fs.ErrNotExist) {
+				d.pos++
+				return d.readdirentLocked()
+			}
+			if err == nil {
+				fi = cur
+			}
+		}
 		id := m.inos.get(keyOf(fi, m.linkTarget(p, fi), p))
 		de = gofuse.DirEntry{Name: e.Name(), Mode: typeBits(fi.Mode()), Ino: id.ino}
 		d.lastName, d.lastFI, d.lastID, d.lastPath = e.Name(), fi, id, p

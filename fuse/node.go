@@ -36,8 +36,14 @@ type mount struct {
 	sync         *syncer // writable mounts
 
 	// gate: every request holds it shared; stop takes it exclusively.
-	gate   sync.RWMutex
-	closed bool
+	// closing is set first, so that once stop waits no new request takes
+	// the gate (a waiting writer would block them, and if stop gives up
+	// they must fail, not wait).
+	gate    sync.RWMutex
+	closed  bool
+	closing atomic.Bool
+
+	gen atomic.Int64 // changes made through the mount (writable mounts)
 }
 
 func newMount(fsys mediafs.FS, o Options) (*mount, error) {
@@ -72,6 +78,9 @@ func newMount(fsys mediafs.FS, o Options) (*mount, error) {
 
 // enter admits a request; false once the mount is closed.
 func (m *mount) enter() bool {
+	if m.closing.Load() {
+		return false
+	}
 	m.gate.RLock()
 	if m.closed {
 		m.gate.RUnlock()
@@ -90,6 +99,7 @@ func (m *mount) stop(d time.Duration) bool {
 	if m.pre != nil {
 		m.pre.stop()
 	}
+	m.closing.Store(true)
 	got := make(chan struct{})
 	go func() {
 		m.gate.Lock()
@@ -107,6 +117,7 @@ func (m *mount) stop(d time.Duration) bool {
 
 // changed notes a change, for the idle sync.
 func (m *mount) changed() {
+	m.gen.Add(1)
 	if m.sync != nil {
 		m.sync.touch()
 	}
@@ -498,18 +509,24 @@ func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int
 	return res, errno
 }
 
-// sharedHandle opens the node's own file at its first read.
+// sharedHandle opens the node's own file at its first read. The gate is
+// taken before the node's mutex, as every request takes them.
 func (n *node) sharedHandle() (*fileHandle, syscall.Errno) {
+	if !n.m.enter() {
+		return nil, syscall.EIO
+	}
+	defer n.m.leave()
+	return n.sharedHandleEntered()
+}
+
+// sharedHandleEntered is sharedHandle for a caller that holds the gate.
+func (n *node) sharedHandleEntered() (*fileHandle, syscall.Errno) {
 	m := n.m
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.shared != nil {
 		return n.shared, 0
 	}
-	if !m.enter() {
-		return nil, syscall.EIO
-	}
-	defer m.leave()
 	f, err := m.fsys.Open(n.path())
 	if err != nil {
 		return nil, Errno(err)

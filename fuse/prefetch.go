@@ -93,7 +93,7 @@ func (p *prefetcher) push(n *node, buf []byte) {
 	if _, parent := n.Parent(); parent == nil {
 		return // forgotten by the kernel meanwhile
 	}
-	h, errno := n.sharedHandle()
+	h, errno := n.sharedHandleEntered()
 	if errno != 0 {
 		return
 	}
