@@ -470,7 +470,7 @@ func (v *FS) writeThrough() error {
 
 // batchLimit is how many bytes of dirty metadata a batch may hold before
 // it is written.
-const batchLimit = 4 << 20
+const batchLimit = 2 << 20
 
 // linkFrom prepares a link from cluster last (the end of an existing
 // chain) to new clusters: if last is on the medium's FAT already, the
