@@ -37,7 +37,7 @@ type Options struct {
 	// (creating, writing, extending, mkdir, times) is kept in the cache
 	// and written in ordered batches (every FAT copy first, then the
 	// directories) at Sync, Close, before any change that frees or moves
-	// something, and whenever a few MiB are pending. Either way a crash
+	// something, and whenever 2 MiB are pending. Either way a crash
 	// leaves at worst lost clusters; write-back loses more of the work of
 	// the moments before it.
 	WriteThrough bool
