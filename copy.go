@@ -140,13 +140,7 @@ func Salvage(dst *os.File, file fs.File, size int64, buf []byte, progress func(i
 	if len(buf) == 0 {
 		buf = make([]byte, 1<<20)
 	}
-	addLost := func(off, n int64) {
-		if k := len(lost) - 1; k >= 0 && lost[k].End() == off {
-			lost[k].Len += n
-		} else {
-			lost = append(lost, device.Range{Off: off, Len: n})
-		}
-	}
+	addLost := func(off, n int64) { lost = device.AppendRange(lost, off, n) }
 	write := func(p []byte, at int64) error {
 		if _, err := dst.WriteAt(p, at); err != nil {
 			return err

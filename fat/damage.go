@@ -43,7 +43,7 @@ const maxDamageDepth = 256
 func (v *FS) Damage(bad []device.Range) ([]Damage, []string) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	w := &damageWalk{v: v, bad: roundOut(bad, int64(v.g.sectorSize)), seen: clusterSet{},
+	w := &damageWalk{v: v, bad: device.Widen(bad, int64(v.g.sectorSize)), seen: clusterSet{},
 		// On a sound volume every cluster is in at most one chain; twice
 		// that (and some) leaves room for what is merely odd, and bounds
 		// the work on a cross-linked or hostile one.
@@ -79,12 +79,12 @@ func (w *damageWalk) warnf(format string, a ...any) {
 
 // isBad reports whether volume sector sec is in a bad area.
 func (w *damageWalk) isBad(sec int64) bool {
-	return len(lostIn([]device.Range{{Off: w.v.g.sectorOffset(sec), Len: int64(w.v.g.sectorSize)}}, w.bad)) > 0
+	return len(device.LostIn([]device.Range{{Off: w.v.g.sectorOffset(sec), Len: int64(w.v.g.sectorSize)}}, w.bad)) > 0
 }
 
 // region reports a piece of metadata at volume bytes r when it is hit.
 func (w *damageWalk) region(name string, r device.Range, note func(lost []device.Range) string) {
-	lost := lostIn([]device.Range{r}, w.bad)
+	lost := device.LostIn([]device.Range{r}, w.bad)
 	if len(lost) == 0 {
 		return
 	}
@@ -136,13 +136,13 @@ func (w *damageWalk) metadata() {
 					readable := false
 					for _, j := range copies {
 						other := g.sectorOffset(g.reserved+int64(j)*g.fatSectors) + rel
-						if j != i && len(lostIn([]device.Range{{Off: other, Len: ss}}, w.bad)) == 0 {
+						if j != i && len(device.LostIn([]device.Range{{Off: other, Len: ss}}, w.bad)) == 0 {
 							readable = true
 							break
 						}
 					}
 					if !readable {
-						orphaned = addRange(orphaned, rel, min(ss, g.fatBytes()-rel))
+						orphaned = device.AppendRange(orphaned, rel, min(ss, g.fatBytes()-rel))
 					}
 				}
 			}
@@ -226,7 +226,7 @@ func (w *damageWalk) chain(first uint32, limit int64) ([]device.Range, error) {
 		if seen.add(cl) {
 			return out, corruptf(cl, "cluster chain loops at cluster %d", cl)
 		}
-		out = addRange(out, g.clusterOffset(cl), int64(g.clusterSize))
+		out = device.AppendRange(out, g.clusterOffset(cl), int64(g.clusterSize))
 		if n+1 == limit {
 			break
 		}
@@ -291,7 +291,7 @@ scan:
 		w.warnf("%s: %v", path, readErr)
 	}
 
-	lost := lostIn(ext, w.bad)
+	lost := device.LostIn(ext, w.bad)
 	if len(lost) > 0 || (chainErr != nil && device.IsMediaError(chainErr)) {
 		dd := Damage{Path: path, Kind: "dir", Size: size, Ranges: lost}
 		for _, l := range lost {
@@ -340,11 +340,11 @@ func (w *damageWalk) file(n *node, path string) {
 	if w.budget < 0 {
 		return // the chain was cut short by the budget, not by damage
 	}
-	lost := lostIn(ext, w.bad)
+	lost := device.LostIn(ext, w.bad)
 	d := Damage{Path: path, Kind: "file", Size: size, Ranges: lost}
 	switch {
 	case err != nil && device.IsMediaError(err):
-		d.Ranges = addRange(d.Ranges, mapped, size-mapped)
+		d.Ranges = device.AppendRange(d.Ranges, mapped, size-mapped)
 		d.Note = fmt.Sprintf("its cluster chain cannot be followed past byte %d: no FAT copy can deliver the entry (%v)", mapped, err)
 	case err != nil:
 		w.warnf("%s: %v", path, err)
@@ -354,60 +354,4 @@ func (w *damageWalk) file(n *node, path string) {
 	if len(d.Ranges) > 0 {
 		w.out = append(w.out, d)
 	}
-}
-
-// roundOut widens byte ranges to whole units (sectors) and returns them
-// sorted and merged.
-func roundOut(rs []device.Range, unit int64) []device.Range {
-	var wide []device.Range
-	for _, r := range rs {
-		if r.Len <= 0 || r.Off < 0 {
-			continue
-		}
-		lo := r.Off / unit * unit
-		hi := (r.End() + unit - 1) / unit * unit
-		wide = append(wide, device.Range{Off: lo, Len: hi - lo})
-	}
-	slices.SortFunc(wide, func(a, b device.Range) int {
-		switch {
-		case a.Off < b.Off:
-			return -1
-		case a.Off > b.Off:
-			return 1
-		}
-		return 0
-	})
-	var out []device.Range
-	for _, r := range wide {
-		if k := len(out) - 1; k >= 0 && r.Off <= out[k].End() {
-			out[k].Len = max(out[k].End(), r.End()) - out[k].Off
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-// lostIn maps the parts of bad (sorted, merged ranges of the volume) that
-// fall in ext (an object's extents on the volume, in the object's order)
-// to offsets in the object.
-func lostIn(ext []device.Range, bad []device.Range) []device.Range {
-	var out []device.Range
-	var pos int64 // object offset of the current extent
-	for _, e := range ext {
-		i, _ := slices.BinarySearchFunc(bad, e.Off, func(b device.Range, off int64) int {
-			if b.End() <= off {
-				return -1
-			}
-			return 1
-		})
-		for ; i < len(bad) && bad[i].Off < e.End(); i++ {
-			lo, hi := max(bad[i].Off, e.Off), min(bad[i].End(), e.End())
-			if hi > lo {
-				out = addRange(out, pos+lo-e.Off, hi-lo)
-			}
-		}
-		pos += e.Len
-	}
-	return out
 }

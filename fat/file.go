@@ -356,11 +356,7 @@ func (f *File) MediumRanges(off, n int64) ([]device.Range, error) {
 	end := min(off+n, f.st.size)
 	var out []device.Range
 	err := f.runs(off, end, func(pos, devOff, n int64) error {
-		if k := len(out) - 1; k >= 0 && out[k].End() == devOff {
-			out[k].Len += n
-		} else {
-			out = append(out, device.Range{Off: devOff, Len: n})
-		}
+		out = device.AppendRange(out, devOff, n)
 		return nil
 	})
 	if re, ok := err.(*runErr); ok {

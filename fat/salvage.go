@@ -2,9 +2,7 @@ package fat
 
 import (
 	"errors"
-	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/mediafs/mediafs/device"
 )
@@ -35,7 +33,7 @@ func (e *DirDamageError) Error() string {
 	if e.Err != nil {
 		msg = "directory damaged: " + e.Err.Error()
 		if len(e.Sectors) > 1 {
-			msg += " (unreadable sectors: " + sectorList(e.Sectors) + ")"
+			msg += " (unreadable sectors: " + device.SectorList(e.Sectors) + ")"
 		}
 		if e.Rest != nil {
 			msg += "; the rest of it cannot be found: " + e.Rest.Error()
@@ -58,40 +56,6 @@ func (e *DirDamageError) Unwrap() []error {
 // LostRanges returns the byte ranges of the directory that could not be
 // read, as offsets in the directory.
 func (e *DirDamageError) LostRanges() []device.Range { return slices.Clone(e.Lost) }
-
-// sectorList spells sector numbers with runs collapsed: "7, 9-11".
-func sectorList(secs []int64) string {
-	var b strings.Builder
-	for i := 0; i < len(secs); {
-		j := i
-		for j+1 < len(secs) && secs[j+1] == secs[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteString(", ")
-		}
-		if j > i {
-			fmt.Fprintf(&b, "%d-%d", secs[i], secs[j])
-		} else {
-			fmt.Fprintf(&b, "%d", secs[i])
-		}
-		i = j + 1
-	}
-	return b.String()
-}
-
-// addRange appends [off, off+n) to the ordered ranges rs, merging it with
-// the last one when they touch.
-func addRange(rs []device.Range, off, n int64) []device.Range {
-	if n <= 0 {
-		return rs
-	}
-	if k := len(rs) - 1; k >= 0 && rs[k].End() == off {
-		rs[k].Len += n
-		return rs
-	}
-	return append(rs, device.Range{Off: off, Len: n})
-}
 
 // dirReader parses a directory sector by sector, going past sectors that
 // cannot be read. An unreadable sector breaks any long-name run that
@@ -153,7 +117,7 @@ func (r *dirReader) bad(err error, sec, n int64) {
 		sec = se.Sector
 	}
 	r.damage.Sectors = append(r.damage.Sectors, sec)
-	r.damage.Lost = addRange(r.damage.Lost, r.pos, n)
+	r.damage.Lost = device.AppendRange(r.damage.Lost, r.pos, n)
 	r.pos += n
 	r.p.reset()
 }

@@ -28,7 +28,7 @@ type DirDamageError struct {
 func (e *DirDamageError) Error() string {
 	msg := "directory damaged: " + e.Err.Error()
 	if len(e.Sectors) > 1 {
-		msg += " (unreadable sectors: " + sectorList(e.Sectors) + ")"
+		msg += " (unreadable sectors: " + device.SectorList(e.Sectors) + ")"
 	}
 	return msg
 }
@@ -47,41 +47,7 @@ func (e *DirDamageError) add(err error, sec, off, n int64) {
 		sec = se.Sector
 	}
 	e.Sectors = append(e.Sectors, sec)
-	e.Lost = addLost(e.Lost, off, n)
-}
-
-// sectorList spells sorted sector numbers with runs collapsed: "7, 9-11".
-func sectorList(secs []int64) string {
-	var b strings.Builder
-	for i := 0; i < len(secs); {
-		j := i
-		for j+1 < len(secs) && secs[j+1] == secs[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteString(", ")
-		}
-		if j > i {
-			fmt.Fprintf(&b, "%d-%d", secs[i], secs[j])
-		} else {
-			fmt.Fprintf(&b, "%d", secs[i])
-		}
-		i = j + 1
-	}
-	return b.String()
-}
-
-// addLost appends [off, off+n) to the ordered ranges rs, merging it with
-// the last one when they touch.
-func addLost(rs []device.Range, off, n int64) []device.Range {
-	if n <= 0 {
-		return rs
-	}
-	if k := len(rs) - 1; k >= 0 && rs[k].End() == off {
-		rs[k].Len += n
-		return rs
-	}
-	return append(rs, device.Range{Off: off, Len: n})
+	e.Lost = device.AppendRange(e.Lost, off, n)
 }
 
 // region is a piece of metadata on the medium, recorded while mounting, for
@@ -186,11 +152,11 @@ const maxDamageDepth = 256
 // read (device.NewMapped does that for a ddrescue mapfile), so that nothing
 // a rescue left in their place is taken for metadata.
 func (f *FS) Damage(bad []device.Range) ([]Damage, []string) {
-	bad = roundOut(bad, sectorSize)
+	bad = device.Widen(bad, sectorSize)
 	var out []Damage
 	var warn []string
 	for _, r := range f.regions {
-		lost := lostIn([]device.Range{r.r}, bad)
+		lost := device.LostIn([]device.Range{r.r}, bad)
 		if len(lost) == 0 && r.err == nil {
 			continue
 		}
@@ -204,7 +170,7 @@ func (f *FS) Damage(bad []device.Range) ([]Damage, []string) {
 		out = append(out, d)
 	}
 	for _, b := range f.bootImages() {
-		if lost := lostIn([]device.Range{b.r}, bad); len(lost) > 0 {
+		if lost := device.LostIn([]device.Range{b.r}, bad); len(lost) > 0 {
 			d := Damage{Path: "<" + b.name + ">", Kind: "metadata", Size: b.r.Len, Note: "El Torito boot image: the medium may not boot"}
 			for _, l := range lost {
 				d.Ranges = append(d.Ranges, device.Range{Off: b.r.Off + l.Off, Len: l.Len})
@@ -307,7 +273,7 @@ func (f *FS) bootImages() []region {
 func (f *FS) dirDamage(d *node, path string, bad []device.Range) (Damage, bool) {
 	start := f.g.blockToByte(d.sections[0].Block)
 	ext := []device.Range{{Off: start, Len: max(0, min(d.size, f.dev.Size()-start))}}
-	lost := lostIn(ext, bad)
+	lost := device.LostIn(ext, bad)
 	if len(lost) == 0 {
 		return Damage{}, false
 	}
@@ -342,10 +308,10 @@ func (f *FS) fileDamage(n *node, path string, bad []device.Range, budget *workBu
 		if budget.spend(max(k, 512)) {
 			break
 		}
-		ext = addLost(ext, disk, k)
+		ext = device.AppendRange(ext, disk, k)
 		pos += k
 	}
-	lost := lostIn(ext, bad)
+	lost := device.LostIn(ext, bad)
 	if len(lost) == 0 {
 		return Damage{}, false
 	}
@@ -398,7 +364,7 @@ func (f *FS) otherTreeDamage(bad []device.Range) []Damage {
 		visited[ext] = true
 		dirs++
 		start := f.g.blockToByte(ext)
-		if lost := lostIn([]device.Range{{Off: start, Len: max(0, min(size, f.dev.Size()-start))}}, bad); len(lost) > 0 {
+		if lost := device.LostIn([]device.Range{{Off: start, Len: max(0, min(size, f.dev.Size()-start))}}, bad); len(lost) > 0 {
 			d := Damage{Path: "<" + label + " " + path + ">", Kind: "metadata", Size: size,
 				Note: "a directory of the tree of the other name space: a reader of that tree loses entries here"}
 			for _, l := range lost {
@@ -427,61 +393,5 @@ func (f *FS) otherTreeDamage(bad []device.Range) []Damage {
 		}
 	}
 	walk(int64(root.Extent)+int64(root.XARLen), int64(root.DataLen), "/", 0)
-	return out
-}
-
-// roundOut widens byte ranges to whole units (sectors) and returns them
-// sorted and merged.
-func roundOut(rs []device.Range, unit int64) []device.Range {
-	var w []device.Range
-	for _, r := range rs {
-		if r.Len <= 0 || r.Off < 0 {
-			continue
-		}
-		lo := r.Off / unit * unit
-		hi := (r.End() + unit - 1) / unit * unit
-		w = append(w, device.Range{Off: lo, Len: hi - lo})
-	}
-	slices.SortFunc(w, func(a, b device.Range) int {
-		switch {
-		case a.Off < b.Off:
-			return -1
-		case a.Off > b.Off:
-			return 1
-		}
-		return 0
-	})
-	var out []device.Range
-	for _, r := range w {
-		if k := len(out) - 1; k >= 0 && r.Off <= out[k].End() {
-			out[k].Len = max(out[k].End(), r.End()) - out[k].Off
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-// lostIn maps the parts of bad (sorted, merged ranges of the medium) that
-// fall in ext (an object's extents on the medium, in the object's order)
-// to offsets in the object.
-func lostIn(ext []device.Range, bad []device.Range) []device.Range {
-	var out []device.Range
-	var pos int64 // object offset of the current extent
-	for _, e := range ext {
-		i, _ := slices.BinarySearchFunc(bad, e.Off, func(b device.Range, off int64) int {
-			if b.End() <= off {
-				return -1
-			}
-			return 1
-		})
-		for ; i < len(bad) && bad[i].Off < e.End(); i++ {
-			lo, hi := max(bad[i].Off, e.Off), min(bad[i].End(), e.End())
-			if hi > lo {
-				out = addLost(out, pos+lo-e.Off, hi-lo)
-			}
-		}
-		pos += e.Len
-	}
 	return out
 }

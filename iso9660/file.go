@@ -343,11 +343,7 @@ func (fl *file) MediumRanges(off, n int64) ([]device.Range, error) {
 			return nil, perr(corrupt(fl.n.recOff, "file offset %d is not mapped", pos))
 		}
 		k := min(run, end-pos)
-		if i := len(out) - 1; i >= 0 && out[i].End() == disk {
-			out[i].Len += k
-		} else {
-			out = append(out, device.Range{Off: disk, Len: k})
-		}
+		out = device.AppendRange(out, disk, k)
 		pos += k
 	}
 	return out, nil
