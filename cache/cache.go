@@ -25,6 +25,7 @@ package cache
 
 import (
 	"container/list"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -118,6 +119,11 @@ func (c *Cache) get(n int64, read bool) (*Block, error) {
 			c.mu.Lock()
 			c.unpinLocked(b)
 			c.mu.Unlock()
+			if b.err == errRunFailed {
+				// A Preload's run failed somewhere: read this block alone,
+				// so that its own error (if any) names its own sector.
+				return c.get(n, read)
+			}
 			return nil, b.err
 		}
 		if !read {
@@ -147,6 +153,70 @@ func (c *Cache) get(n int64, read bool) (*Block, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// errRunFailed marks the blocks of a Preload run that could not be read
+// as a whole; a Get waiting for one of them reads it alone.
+var errRunFailed = errors.New("cache: preload run failed")
+
+// maxRun is the most blocks Preload reads in one device request.
+const maxRun = 128
+
+// Preload reads the blocks [lo, lo+n) that are not cached yet in one device
+// request per run of missing blocks (at most maxRun blocks each), so that
+// a caller about to Get them one by one (a directory, a stretch of the
+// FAT) costs one request instead of one per block. It is only a hint: if a
+// run cannot be read, its blocks are dropped and each later Get reads its
+// block alone and reports that block's own error. Blocks being loaded,
+// cached or dirty are left alone.
+func (c *Cache) Preload(lo, n int64) {
+	hi := min(lo+min(n, int64(c.maxClean)), c.Blocks())
+	for lo < hi {
+		// The next run of missing blocks, reserved (pinned, not ready) so
+		// that concurrent Gets wait for it rather than read it again.
+		c.mu.Lock()
+		for lo < hi && c.blocks[lo] != nil {
+			lo++
+		}
+		var run []*Block
+		for k := lo; k < hi && len(run) < maxRun && c.blocks[k] == nil; k++ {
+			b := &Block{N: k, Data: make([]byte, c.bs), ready: make(chan struct{})}
+			c.blocks[k] = b
+			c.pinLocked(b)
+			run = append(run, b)
+		}
+		c.mu.Unlock()
+		if len(run) == 0 {
+			return
+		}
+		lo += int64(len(run))
+		var err error
+		if len(run) == 1 {
+			_, err = c.dev.ReadAt(run[0].Data, run[0].N*int64(c.bs))
+		} else {
+			buf := make([]byte, len(run)*c.bs)
+			if _, err = c.dev.ReadAt(buf, run[0].N*int64(c.bs)); err == nil {
+				for i, b := range run {
+					copy(b.Data, buf[i*c.bs:])
+				}
+			}
+		}
+		c.mu.Lock()
+		for _, b := range run {
+			if err != nil {
+				b.err = err
+				if len(run) > 1 {
+					b.err = errRunFailed
+				}
+				if c.blocks[b.N] == b {
+					delete(c.blocks, b.N)
+				}
+			}
+			c.unpinLocked(b)
+			close(b.ready)
+		}
+		c.mu.Unlock()
+	}
 }
 
 func (c *Cache) pinLocked(b *Block) {

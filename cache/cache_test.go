@@ -157,3 +157,54 @@ func TestReadAtSpansBlocks(t *testing.T) {
 		t.Fatalf("ReadAt left pins: %+v", st)
 	}
 }
+
+// TestPreload: the missing blocks of a range come in one request per run,
+// cached blocks are left alone, and a run that fails leaves each block to
+// be read alone, with its own error.
+func TestPreload(t *testing.T) {
+	mem := device.NewMemory(make([]byte, 64*512), 512)
+	for i := range 64 {
+		mem.Bytes()[i*512] = byte(i)
+	}
+	strict := device.NewStrict(mem)
+	c := New(strict, 512, 100)
+	b, _ := c.Get(5)
+	c.Release(b)
+	before := strict.Reads.Load()
+	c.Preload(0, 10) // blocks 0-4 and 6-9 missing: two runs
+	if n := strict.Reads.Load() - before; n != 2 {
+		t.Errorf("Preload of two runs made %d requests", n)
+	}
+	before = strict.Reads.Load()
+	for i := range int64(10) {
+		b, err := c.Get(i)
+		if err != nil || b.Data[0] != byte(i) {
+			t.Fatalf("block %d: %v", i, err)
+		}
+		c.Release(b)
+	}
+	if n := strict.Reads.Load() - before; n != 0 {
+		t.Errorf("Gets after Preload made %d requests", n)
+	}
+	fd := device.NewFaulty(mem)
+	c = New(fd, 512, 100)
+	fd.FailReads(23*512, 512)
+	c.Preload(20, 8)
+	for i := int64(20); i < 28; i++ {
+		b, err := c.Get(i)
+		if i == 23 {
+			var se *device.SectorError
+			if !errors.As(err, &se) || se.Sector != 23 {
+				t.Errorf("block 23: %v, want its own bad sector", err)
+			}
+			continue
+		}
+		if err != nil || b.Data[0] != byte(i) {
+			t.Fatalf("block %d after a failed run: %v", i, err)
+		}
+		c.Release(b)
+	}
+	if st := c.Stats(); st.Pins != 0 || st.Pinned != 0 {
+		t.Errorf("pins left: %+v", st)
+	}
+}

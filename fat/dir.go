@@ -158,6 +158,7 @@ func (v *FS) scanDir(d *node, fn func(raw []byte, off int64) (stop bool)) error 
 func (v *FS) forEachDirSector(d *node, fn func(sec int64, slots int) (stop bool, err error)) error {
 	perSector := v.g.sectorSize / dirEntrySize
 	if d.root && v.g.fatType != fat32 {
+		v.cache.Preload(v.g.rootStart, v.g.rootSectors)
 		left := v.g.rootEntries
 		for s := int64(0); s < v.g.rootSectors && left > 0; s++ {
 			stop, err := fn(v.g.rootStart+s, min(perSector, left))
@@ -172,8 +173,9 @@ func (v *FS) forEachDirSector(d *node, fn func(sec int64, slots int) (stop bool,
 	first := v.dirKey(d)
 	perCluster := v.g.clusterSize / dirEntrySize
 	ch := v.newChain(first, (maxDirEntries+int64(perCluster)-1)/int64(perCluster))
+	var loadedTo uint32 // clusters [0, loadedTo) were preloaded
 	for idx := uint32(0); ; idx++ {
-		cl, _, err := ch.locate(idx)
+		cl, cont, err := ch.locate(idx)
 		if errors.Is(err, errChainEnd) {
 			return nil
 		}
@@ -181,6 +183,13 @@ func (v *FS) forEachDirSector(d *node, fn func(sec int64, slots int) (stop bool,
 			return err
 		}
 		sec := v.g.clusterSector(cl)
+		if idx >= loadedTo {
+			// Up to 64 KiB of contiguous clusters from here in one request
+			// (the cache then holds their sectors for the loop below).
+			k := min(cont, uint32(max(1, 64<<10/v.g.clusterSize)))
+			v.cache.Preload(sec, int64(k)*int64(v.g.secPerClus))
+			loadedTo = idx + k
+		}
 		for s := range v.g.secPerClus {
 			stop, err := fn(sec+int64(s), perSector)
 			if stop || err != nil {
