@@ -177,13 +177,12 @@ func Open(d device.Device, opts Options) (*FS, error) {
 		blocks = 1024
 	}
 	v := &FS{
-		dev:   d,
-		cache: cache.New(d, g.sectorSize, blocks),
-		g:     g,
-		bs:    bs,
-		cp:    cp,
-		loc:   loc,
-		root:  &node{root: true, ent: dirEntry{Attr: attrDirectory}},
+		dev:  d,
+		g:    g,
+		bs:   bs,
+		cp:   cp,
+		loc:  loc,
+		root: &node{root: true, ent: dirEntry{Attr: attrDirectory}},
 
 		writable:   opts.Writable,
 		batch:      !opts.WriteThrough,
@@ -198,8 +197,8 @@ func Open(d device.Device, opts Options) (*FS, error) {
 		// notes media errors, so that whichever request meets one, the
 		// volume is marked for a disk check (R-FAT-5).
 		v.dev = &watched{Device: d, v: v}
-		v.cache = cache.New(v.dev, g.sectorSize, blocks)
 	}
+	v.cache = cache.New(v.dev, g.sectorSize, blocks)
 	if g.fatType == fat32 {
 		v.root.ent.setCluster(g.rootCluster)
 	}
