@@ -21,14 +21,7 @@ type parsedDir struct {
 func newParsedDir(l []*node) *parsedDir {
 	p := &parsedDir{list: l, exact: make(map[string]*node, len(l)), fold: make(map[string][]*node, len(l))}
 	for _, n := range l {
-		if _, ok := p.exact[n.name]; !ok {
-			p.exact[n.name] = n
-		}
-		k := foldKey(n.name)
-		p.fold[k] = append(p.fold[k], n)
-		if ks := foldKey(n.short); ks != k {
-			p.fold[ks] = append(p.fold[ks], n)
-		}
+		p.index(n)
 	}
 	return p
 }
@@ -206,13 +199,19 @@ func (c *dirCache) addNode(key uint32, n *node) {
 	l := make([]*node, 0, len(d.list)+1)
 	l = append(append(append(l, d.list[:i]...), n), d.list[i:]...)
 	d.list = l
-	if _, ok := d.exact[n.name]; !ok {
-		d.exact[n.name] = n
+	d.index(n)
+	c.entries++
+}
+
+// index adds n to the name indexes: by its exact name (the first of a
+// repeated name wins) and by the case-folded long and short names.
+func (p *parsedDir) index(n *node) {
+	if _, ok := p.exact[n.name]; !ok {
+		p.exact[n.name] = n
 	}
 	k := foldKey(n.name)
-	d.fold[k] = append(d.fold[k], n)
+	p.fold[k] = append(p.fold[k], n)
 	if ks := foldKey(n.short); ks != k {
-		d.fold[ks] = append(d.fold[ks], n)
+		p.fold[ks] = append(p.fold[ks], n)
 	}
-	c.entries++
 }
