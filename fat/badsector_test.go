@@ -438,13 +438,25 @@ func TestStressBadSectors(t *testing.T) {
 	var mu sync.Mutex
 	var slowest time.Duration
 	var failures, oks int
+	// Every directory first, before any worker runs (a t.Fatal with
+	// workers running would leave them behind). A new directory's
+	// cluster may be a bad one: Mkdir then fails with a media error,
+	// marks the cluster bad, and a retry gets another.
 	for w := range workers {
 		for i := range filesEach {
 			files[w] = append(files[w], &file{name: fmt.Sprintf("w%d/f%d.bin", w, i)})
 		}
-		if err := v.Mkdir(fmt.Sprintf("w%d", w), 0o755); err != nil {
+		var err error
+		for try := 0; try < 10; try++ {
+			if err = v.Mkdir(fmt.Sprintf("w%d", w), 0o755); err == nil || !device.IsMediaError(err) {
+				break
+			}
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

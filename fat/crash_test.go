@@ -102,10 +102,19 @@ func TestCrashEveryWrite(t *testing.T) {
 						t.Fatal(err)
 					}
 					fsckCrashCheck(t, base, int(n))
-					v := mustOpen(t, device.NewMemory(mem.Bytes(), c.ss), Options{})
+					// Not mustOpen: its cleanup would hold every
+					// iteration's image until the subtest ends.
+					v, err := Open(device.NewMemory(mem.Bytes(), c.ss), Options{})
+					if err != nil {
+						t.Fatalf("write-through %v, crash after %d writes: open: %v", through, n, err)
+					}
 					if got := readAllFS(t, v, "keep.bin"); !bytes.Equal(got, keep) {
 						t.Fatalf("write-through %v, crash after %d writes: keep.bin damaged", through, n)
 					}
+					if st := v.CacheStats(); st.Pins != 0 || st.Pinned != 0 || st.Dirty != 0 {
+						t.Errorf("cache not clean after the check: %+v", st)
+					}
+					v.Close()
 				}
 			}
 		})

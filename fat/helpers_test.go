@@ -175,41 +175,131 @@ func (d *sparseDevice) ReadAt(p []byte, off int64) (int, error) {
 func corpusDevice(t testing.TB, rel string, ss int) *device.Strict {
 	t.Helper()
 	p := corpusPath(t, rel)
-	raw, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
 	switch {
 	case strings.HasSuffix(p, ".gz"):
-		raw = gunzipCached(t, p, raw)
+		return device.NewStrict(gunzipDevice(t, p, ss))
 	case strings.HasSuffix(p, ".xxd") || strings.HasSuffix(p, ".fsck"):
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
 		img, err := parseXXD(bytes.NewReader(raw))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return device.NewStrict(newSparseDevice(img, img.size, ss))
 	}
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return device.NewStrict(device.NewMemory(raw, ss))
 }
 
-var gunzipCache sync.Map // path → []byte, for the big images several tests read
+// gunzipped maps a corpus .gz path to its sparse decompressed copy in
+// scratchDir, made once per test binary: the SD-card image is 512 MiB, and
+// holding it in memory (several times over under -race) was what got CI's
+// test process killed.
+var (
+	gunzipMu   sync.Mutex
+	gunzipped  = map[string]string{}
+	scratchDir string // made by TestMain, removed after the tests
+)
 
-func gunzipCached(t testing.TB, p string, gz []byte) []byte {
-	if b, ok := gunzipCache.Load(p); ok {
-		return b.([]byte)
+// gunzipDevice returns a device over the decompressed image: in memory for
+// small images (a test may change its copy), a read-only file otherwise.
+func gunzipDevice(t testing.TB, p string, ss int) device.Device {
+	t.Helper()
+	gunzipMu.Lock()
+	name, ok := gunzipped[p]
+	if !ok {
+		name = filepath.Join(scratchDir, fmt.Sprintf("%d.img", len(gunzipped)))
+		if err := gunzipSparse(p, name); err != nil {
+			gunzipMu.Unlock()
+			t.Fatal(err)
+		}
+		gunzipped[p] = name
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	gunzipMu.Unlock()
+	fi, err := os.Stat(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := io.ReadAll(zr)
+	if fi.Size() <= 64<<20 {
+		raw, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return device.NewMemory(raw, ss)
+	}
+	d, err := device.Open(name, device.Options{ReadOnly: true, SectorSize: ss})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(raw) > 64<<20 {
-		gunzipCache.Store(p, raw) // read-only users share it
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// gunzipSparse decompresses gz into out, leaving all-zero runs as holes.
+func gunzipSparse(gz, out string) error {
+	in, err := os.Open(gz)
+	if err != nil {
+		return err
 	}
-	return raw
+	defer in.Close()
+	zr, err := gzip.NewReader(bufio.NewReader(in))
+	if err != nil {
+		return fmt.Errorf("%s: %w", gz, err)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	var off int64
+	for {
+		n, err := io.ReadFull(zr, buf)
+		if n > 0 {
+			if !allZero(buf[:n]) {
+				if _, werr := f.WriteAt(buf[:n], off); werr != nil {
+					return werr
+				}
+			}
+			off += int64(n)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", gz, err)
+		}
+	}
+	if err := f.Truncate(off); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mediafs-fat-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	scratchDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // mustOpen mounts d, failing the test on error.
