@@ -296,6 +296,19 @@ def main():
         row("mcopy -s", "env MTOOLS_SKIP_CHECK=1 mcopy -s -i %s %s ::/" % (img, tops), dest=False, setup=fresh)
         if os.path.exists(img):
             os.remove(img)
+        # What moving the bytes costs with no file system at all: every
+        # file's bytes written into one file, as an image writer must.
+        raw = os.path.join(w, "raw.out")
+
+        def no_raw():
+            if os.path.exists(raw):
+                os.remove(raw)
+
+        rows.append(("-- no file system: the tree's bytes into one file --", None, None))
+        row("tar -c", "tar -cf %s -C %s ." % (raw, tree), dest=False, setup=no_raw)
+        row("cat of every file", "sh -c %s" % quote("find %s -type f -print0 | xargs -0 cat > %s" % (quote(tree), quote(raw))),
+            dest=False, setup=no_raw)
+        no_raw()
 
     print()
     print("| tool | median (s) | peak RSS (MiB) |")
