@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -168,6 +169,32 @@ func TestRawCD(t *testing.T) {
 			}
 			d.Close()
 		}
+	}
+}
+
+// A track that starts past the end of its file is refused, naming the
+// line, and the file is not left open.
+func TestCueTrackPastEnd(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "d.iso"), pattern(2048*10), 0o644)
+	os.WriteFile(filepath.Join(dir, "d.bin"), pattern(2352*10), 0o644)
+	fds := func() int {
+		ents, _ := os.ReadDir("/proc/self/fd")
+		return len(ents)
+	}
+	before := fds()
+	for file, mode := range map[string]string{"d.iso": "MODE1/2048", "d.bin": "MODE1/2352"} {
+		cue := filepath.Join(dir, "d.cue")
+		os.WriteFile(cue, []byte("FILE "+file+" BINARY\nTRACK 01 "+mode+"\nINDEX 01 00:01:00\n"), 0o644)
+		if d, err := OpenCue(cue); err == nil {
+			d.Close()
+			t.Errorf("%s: a track 75 sectors into a 10-sector file opened", mode)
+		} else if mode == "MODE1/2048" && !strings.Contains(err.Error(), "d.cue:3: the track starts at byte 153600, beyond the end") {
+			t.Errorf("%s: %v", mode, err)
+		}
+	}
+	if after := fds(); after != before {
+		t.Errorf("%d file descriptors open before, %d after", before, after)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -161,13 +162,53 @@ func OpenCue(path string) (Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	tr, err := parseCue(f, path)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	bin := cueBinPath(path, tr.file)
+	start := tr.frames * int64(tr.stride)
+	if tr.stride != cdSectorSize {
+		d, err := Open(bin, Options{ReadOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		return newRawCD(d, start, tr.stride) // closes d on error
+	}
+	d, err := Open(bin, Options{ReadOnly: true, SectorSize: cdSectorSize})
+	if err != nil {
+		return nil, err
+	}
+	if start == 0 {
+		return d, nil
+	}
+	if start >= d.Size() {
+		d.Close()
+		return nil, fmt.Errorf("%s:%d: the track starts at byte %d, beyond the end of %s (%d bytes)", path, tr.line, start, bin, d.Size())
+	}
+	return NewWindow(d, start, d.Size()-start)
+}
+
+// cueTrack is the first data track of a cue sheet: its FILE, the bytes
+// per sector of its mode, and where INDEX 01 puts its first sector (in
+// frames, that is sectors, from the start of the file).
+type cueTrack struct {
+	file   string
+	stride int
+	frames int64
+	line   int // the INDEX line, for errors
+}
+
+// parseCue finds the first data track of the cue sheet r (named name in
+// errors, with the line).
+func parseCue(r io.Reader, name string) (cueTrack, error) {
 	var (
 		curFile string
 		curMode string
 		lineNo  int
 	)
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		lineNo++
 		if lineNo > 10000 {
@@ -180,12 +221,12 @@ func OpenCue(path string) (Device, error) {
 		switch strings.ToUpper(fields[0]) {
 		case "FILE":
 			if len(fields) < 2 {
-				return nil, fmt.Errorf("%s:%d: FILE without a name", path, lineNo)
+				return cueTrack{}, fmt.Errorf("%s:%d: FILE without a name", name, lineNo)
 			}
 			curFile = fields[1]
 		case "TRACK":
 			if len(fields) < 3 {
-				return nil, fmt.Errorf("%s:%d: TRACK without a mode", path, lineNo)
+				return cueTrack{}, fmt.Errorf("%s:%d: TRACK without a mode", name, lineNo)
 			}
 			curMode = strings.ToUpper(fields[2])
 		case "INDEX":
@@ -194,44 +235,29 @@ func OpenCue(path string) (Device, error) {
 			}
 			frames, err := parseMSF(fields[2])
 			if err != nil {
-				return nil, fmt.Errorf("%s:%d: %v", path, lineNo, err)
+				return cueTrack{}, fmt.Errorf("%s:%d: %v", name, lineNo, err)
 			}
 			if curFile == "" {
-				return nil, fmt.Errorf("%s:%d: INDEX before any FILE", path, lineNo)
+				return cueTrack{}, fmt.Errorf("%s:%d: INDEX before any FILE", name, lineNo)
 			}
-			bin := cueBinPath(path, curFile)
-			stride := 0
+			tr := cueTrack{file: curFile, frames: frames, line: lineNo}
 			switch TrackMode(curMode) {
 			case Mode1Raw, Mode2Raw:
-				stride = RawSectorSize
+				tr.stride = RawSectorSize
 			case Mode2XA:
-				stride = 2336
+				tr.stride = 2336
 			case Mode1Cok:
-				stride = cdSectorSize
+				tr.stride = cdSectorSize
 			default:
-				return nil, fmt.Errorf("%s:%d: unsupported track mode %s", path, lineNo, curMode)
+				return cueTrack{}, fmt.Errorf("%s:%d: unsupported track mode %s", name, lineNo, curMode)
 			}
-			if stride == cdSectorSize {
-				d, err := Open(bin, Options{ReadOnly: true, SectorSize: cdSectorSize})
-				if err != nil {
-					return nil, err
-				}
-				if frames == 0 {
-					return d, nil
-				}
-				return NewWindow(d, frames*cdSectorSize, d.Size()-frames*cdSectorSize)
-			}
-			d, err := Open(bin, Options{ReadOnly: true})
-			if err != nil {
-				return nil, err
-			}
-			return newRawCD(d, frames*int64(stride), stride)
+			return tr, nil
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return cueTrack{}, fmt.Errorf("%s: %w", name, err)
 	}
-	return nil, fmt.Errorf("%s: no data track in cue sheet", path)
+	return cueTrack{}, fmt.Errorf("%s: no data track in cue sheet", name)
 }
 
 // cueFields splits a cue line into words, keeping quoted strings whole.
