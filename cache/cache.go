@@ -155,6 +155,14 @@ func (c *Cache) get(n int64, read bool) (*Block, error) {
 	return b, nil
 }
 
+// Cached reports whether block n is in the cache (or being read into it).
+func (c *Cache) Cached(n int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.blocks[n]
+	return ok
+}
+
 // errRunFailed marks the blocks of a Preload run that could not be read
 // as a whole; a Get waiting for one of them reads it alone.
 var errRunFailed = errors.New("cache: preload run failed")

@@ -175,7 +175,11 @@ func (v *FS) forEachDirSector(d *node, fn func(sec int64, slots int) (stop bool,
 	ch := v.newChain(first, (maxDirEntries+int64(perCluster)-1)/int64(perCluster))
 	var loadedTo uint32 // clusters [0, loadedTo) were preloaded
 	for idx := uint32(0); ; idx++ {
-		cl, cont, err := ch.locate(idx)
+		want := uint32(1)
+		if idx >= loadedTo {
+			want = uint32(max(1, 64<<10/v.g.clusterSize))
+		}
+		cl, cont, err := ch.locate(idx, want)
 		if errors.Is(err, errChainEnd) {
 			return nil
 		}

@@ -718,3 +718,34 @@ func TestConcurrentReaders(t *testing.T) {
 		}
 	}
 }
+
+// TestChainWalkReadsFATInRuns: following a long cluster chain reads the
+// FAT in runs of up to 64 KiB, not a sector per request. A 4 MiB file in
+// 512-byte clusters has a chain over 64 FAT sectors.
+func TestChainWalkReadsFATInRuns(t *testing.T) {
+	_, d := newImage(t, 64<<20, 512, FormatOptions{Type: "fat32", ClusterSize: 512})
+	v := mountRW(t, d)
+	want := randBytes(7, 4<<20)
+	writeAll(t, v, "big.bin", want)
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fd := device.NewFaulty(d)
+	r := mustOpen(t, fd, Options{})
+	f, err := r.Open("big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	before, _, _ := fd.Counts()
+	got := make([]byte, len(want))
+	if _, err := f.(*File).ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("content differs (%v)", err)
+	}
+	// The FAT's 64 sectors in one run (two if the first one straddles a
+	// 64 KiB window) and the data, contiguous, in one request: before,
+	// the chain was walked one cluster per request.
+	if reads, _, _ := fd.Counts(); reads-before > 3 {
+		t.Errorf("%d device reads for a 4 MiB file over 64 FAT sectors", reads-before)
+	}
+}

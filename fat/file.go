@@ -325,7 +325,7 @@ func (st *fileState) runs(v *FS, off, end int64, fn func(pos, devOff, n int64) e
 	pos := off
 	for pos < end {
 		idx := uint32(pos >> shift)
-		cl, cont, err := st.chain.locate(idx)
+		cl, cont, err := st.chain.locate(idx, uint32((end-1)>>shift)-idx+1)
 		if errors.Is(err, errChainEnd) {
 			err = corruptf(st.chain.last, "cluster chain ends at cluster %d after %d bytes, but the file has %d", st.chain.last, int64(idx)<<shift, st.size)
 		}

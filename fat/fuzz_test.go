@@ -132,9 +132,12 @@ func FuzzFAT(f *testing.F) {
 			if idx > uint32(clusters) {
 				t.Fatalf("walked %d clusters of a %d-cluster volume", idx, clusters)
 			}
-			_, _, err := ch.locate(idx)
+			cl, cont, err := ch.locate(idx, idx%5+1) // with some look-ahead
 			if err != nil {
 				break
+			}
+			if cont < 1 || !v.g.validCluster(cl) || !v.g.validCluster(cl+cont-1) {
+				t.Fatalf("cluster %d of the chain: %d, %d contiguous", idx, cl, cont)
 			}
 		}
 		if st := v.CacheStats(); st.Pins != 0 {

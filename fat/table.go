@@ -83,6 +83,13 @@ func (v *FS) fatEntryIn(fatIndex int, c uint32) (uint32, error) {
 	off := v.g.fatEntryOffset(fatIndex, c)
 	ss := int64(v.g.sectorSize)
 	sec, in := off/ss, int(off%ss)
+	if !v.cache.Cached(sec) {
+		// A chain walk goes on into the next entries: read up to 64 KiB
+		// of this FAT copy from here in one request, not a sector at a
+		// time.
+		end := v.g.reserved + int64(fatIndex+1)*v.g.fatSectors
+		v.cache.Preload(sec, min(end-sec, max(1, 64<<10/ss)))
+	}
 	b, err := v.cache.Get(sec)
 	if err != nil {
 		return 0, err
@@ -271,17 +278,26 @@ func (c *chain) add(cl, prev uint32) error {
 
 // locate returns the cluster that holds the chain's cluster idx and how
 // many clusters from there on are contiguous on the medium, walking the
-// chain as far as needed. It returns errChainEnd when the chain is
-// shorter.
-func (c *chain) locate(idx uint32) (cluster, contiguous uint32, err error) {
+// chain as far as needed: on through the run that holds idx until want
+// clusters from idx are known (or the run or the chain ends), so that a
+// caller reading want clusters of a contiguous file gets them as one run,
+// not one cluster per call. It returns errChainEnd when the chain is
+// shorter than idx.
+func (c *chain) locate(idx, want uint32) (cluster, contiguous uint32, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.extend(idx); err != nil {
 		return 0, 0, err
 	}
 	i := sort.Search(len(c.runs), func(i int) bool { return c.runs[i].idx > idx }) - 1
+	for i == len(c.runs)-1 && c.runs[i].n-(idx-c.runs[i].idx) < want && !c.done && c.err == nil {
+		if c.extend(c.walked) != nil {
+			// The chain ends or cannot be followed further: what is
+			// known serves now; the next call meets the error itself.
+			break
+		}
+	}
 	r := c.runs[i]
-	// The last run may still grow; the caller asks again for the rest.
 	return r.start + (idx - r.idx), r.n - (idx - r.idx), nil
 }
 
@@ -289,7 +305,7 @@ func (c *chain) locate(idx uint32) (cluster, contiguous uint32, err error) {
 // its owner uses: it must continue the chain or end it, not say free, bad
 // or reserved (fastfat's FatLookupFileAllocation rule).
 func (c *chain) verifyEnd(idx uint32) error {
-	cl, _, err := c.locate(idx)
+	cl, _, err := c.locate(idx, 1)
 	if err != nil {
 		return err
 	}
