@@ -31,8 +31,9 @@ import (
 //	fat.ErrNameTooLong                           ENAMETOOLONG
 //	fat.ErrInvalidName, fs.ErrInvalid            EINVAL
 //	fat.ErrNotEmpty                              ENOTEMPTY
-//	fat.ErrIsDir                                 EISDIR
-//	fat.ErrNotDir                                ENOTDIR
+//	fat.ErrIsDir, iso9660.ErrIsDir               EISDIR
+//	fat.ErrNotDir, iso9660.ErrNotDir             ENOTDIR
+//	iso9660.ErrLinkLoop                          ELOOP
 //	fs.ErrNotExist                               ENOENT
 //	fs.ErrExist                                  EEXIST
 //	fs.ErrPermission                             EACCES (the FAT read-only attribute)
@@ -72,10 +73,12 @@ func Errno(err error) syscall.Errno {
 		return syscall.EINVAL
 	case errors.Is(err, fat.ErrNotEmpty):
 		return syscall.ENOTEMPTY
-	case errors.Is(err, fat.ErrIsDir):
+	case errors.Is(err, fat.ErrIsDir), errors.Is(err, iso9660.ErrIsDir):
 		return syscall.EISDIR
-	case errors.Is(err, fat.ErrNotDir):
+	case errors.Is(err, fat.ErrNotDir), errors.Is(err, iso9660.ErrNotDir):
 		return syscall.ENOTDIR
+	case errors.Is(err, iso9660.ErrLinkLoop):
+		return syscall.ELOOP
 	case errors.Is(err, fs.ErrNotExist):
 		return syscall.ENOENT
 	case errors.Is(err, fs.ErrExist):

@@ -547,7 +547,7 @@ func (f *FS) lookup(op, name string, follow bool) (*node, error) {
 			continue
 		}
 		if !cur.dir {
-			return nil, perr(errNotDir)
+			return nil, perr(ErrNotDir)
 		}
 		l := f.list(cur)
 		child := findChild(l.nodes, elem, f.ns != "rr")
@@ -560,7 +560,7 @@ func (f *FS) lookup(op, name string, follow bool) (*node, error) {
 		if child.isLink && (len(todo) > 0 || follow) {
 			hops++
 			if hops > maxLinkHops {
-				return nil, perr(errLinkLoop)
+				return nil, perr(ErrLinkLoop)
 			}
 			target := child.link
 			if strings.HasPrefix(target, "/") {
@@ -581,9 +581,17 @@ func (f *FS) lookup(op, name string, follow bool) (*node, error) {
 	return chain[len(chain)-1], nil
 }
 
+// Errors of path resolution and of reading a directory as a file, so that
+// callers can tell them apart (errors.Is) as the FUSE layer does (ENOTDIR,
+// ELOOP, EISDIR).
 var (
-	errNotDir   = errors.New("not a directory")
-	errLinkLoop = errors.New("too many levels of symbolic links")
+	// ErrNotDir: a path runs through something that is not a directory.
+	ErrNotDir = errors.New("not a directory")
+	// ErrLinkLoop: resolving a path met more than 40 symbolic links, as
+	// Linux's limit is.
+	ErrLinkLoop = errors.New("too many levels of symbolic links")
+	// ErrIsDir: a directory was read as a file.
+	ErrIsDir = errors.New("is a directory")
 )
 
 // findChild finds name in a sorted listing: exactly, then (for ISO and

@@ -39,7 +39,7 @@ func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 		return nil, err
 	}
 	if !n.dir {
-		return nil, &fs.PathError{Op: "readdir", Path: slashPath(name), Err: errNotDir}
+		return nil, &fs.PathError{Op: "readdir", Path: slashPath(name), Err: ErrNotDir}
 	}
 	nodes, err := f.children(n, name)
 	return f.entries(nodes), err
@@ -202,7 +202,7 @@ func (h *handle) lock() error {
 
 func (d *dirFile) Stat() (fs.FileInfo, error) { return d.info, nil }
 func (d *dirFile) Read([]byte) (int, error) {
-	return 0, &fs.PathError{Op: "read", Path: slashPath(d.path), Err: errors.New("is a directory")}
+	return 0, &fs.PathError{Op: "read", Path: slashPath(d.path), Err: ErrIsDir}
 }
 
 // ReadDir returns the next n entries (all remaining when n <= 0), as

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -467,5 +468,31 @@ func TestDirectoryCycle(t *testing.T) {
 	rows, errs := walkImage(t, f, true)
 	if len(errs) == 0 || len(rows) > 1 {
 		t.Errorf("walk: %d rows, errors %v", len(rows), errs)
+	}
+}
+
+// TestPathErrors: the errors of resolving a path through a file, around a
+// loop of symbolic links, and of reading a directory, are the exported
+// sentinels (the FUSE layer maps them to ENOTDIR, ELOOP and EISDIR).
+func TestPathErrors(t *testing.T) {
+	haveTool(t, "genisoimage")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	writeTree(t, src, map[string]string{"a.txt": "x", "loop1": "->loop2", "loop2": "->loop1", "sub/": ""})
+	run(t, dir, "genisoimage", "-quiet", "-R", "-o", "rr.iso", "src")
+	f, _ := openImage(t, loadImage(t, filepath.Join(dir, "rr.iso")), Options{})
+	if _, err := f.Open("a.txt/x"); !errors.Is(err, ErrNotDir) {
+		t.Errorf("a path through a file: %v", err)
+	}
+	if _, err := f.Open("loop1/x"); !errors.Is(err, ErrLinkLoop) {
+		t.Errorf("a path through a loop of links: %v", err)
+	}
+	d, err := f.Open("sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Read(make([]byte, 1)); !errors.Is(err, ErrIsDir) {
+		t.Errorf("reading a directory: %v", err)
 	}
 }
