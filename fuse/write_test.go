@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/posixtest"
 
 	"github.com/mediafs/mediafs"
+	"github.com/mediafs/mediafs/fat"
 )
 
 // newFAT makes an empty FAT image file.
@@ -278,4 +281,63 @@ func TestStatfs(t *testing.T) {
 	if used := int64(st.Bfree-after.Bfree) * st.Bsize; used != 1<<20 {
 		t.Errorf("writing 1 MiB used %d bytes", used)
 	}
+}
+
+// TestChmodReadOnly: chmod through a read-write mount keeps what FAT can
+// keep of a mode, the read-only attribute (mtools shows it), and takes it
+// away again.
+func TestChmodReadOnly(t *testing.T) {
+	needFUSE(t)
+	img := newFAT(t, "fat16", 16<<20)
+	mnt, srv := mountRW(t, img)
+	p := filepath.Join(mnt, "notes.txt")
+	if err := os.WriteFile(p, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mode := func() fs.FileMode {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Mode().Perm()
+	}
+	if err := os.Chmod(p, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(); m&0o222 != 0 {
+		t.Errorf("after chmod 0444: %v", m)
+	}
+	os.WriteFile(filepath.Join(mnt, "other.txt"), nil, 0o644)
+	unmountAndClose(t, srv)
+	attrs := func(name string) uint8 {
+		f := openRO(t, img)
+		defer f.Close()
+		fi, err := f.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*fat.Sys).Attrs
+	}
+	if a := attrs("notes.txt"); a&fatReadOnly == 0 {
+		t.Errorf("attributes %#x: not read-only", a)
+	}
+	if a := attrs("other.txt"); a&fatReadOnly != 0 {
+		t.Errorf("other file: attributes %#x", a)
+	}
+	if _, err := exec.LookPath("mattrib"); err == nil {
+		// "  A    R     ::/notes.txt": the letters before the name.
+		out := run(t, "mattrib", "-i", img, "::/notes.txt")
+		if f := strings.Fields(out); !slices.Contains(f[:max(len(f)-1, 0)], "R") {
+			t.Errorf("mattrib: %q", out)
+		}
+	}
+	mnt, srv = mountRW(t, img)
+	if err := os.Chmod(filepath.Join(mnt, "notes.txt"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unmountAndClose(t, srv)
+	if a := attrs("notes.txt"); a&fatReadOnly != 0 {
+		t.Errorf("after chmod 0644: attributes %#x", a)
+	}
+	fsckClean(t, img)
 }
