@@ -57,6 +57,7 @@ type Stats struct {
 // concurrent use.
 type Cache struct {
 	dev       device.Device
+	hint      device.Device // Preload's device, if not dev (SetHintDevice)
 	bs        int
 	maxClean  int
 	mu        sync.Mutex
@@ -170,14 +171,27 @@ var errRunFailed = errors.New("cache: preload run failed")
 // maxRun is the most blocks Preload reads in one device request.
 const maxRun = 128
 
+// SetHintDevice makes Preload read through d, which must be the same
+// medium as the cache's device: a caller that watches its device for media
+// errors (to mark the volume) gives the unwatched one here, because a
+// preload is only a hint, and its failure says nothing about the blocks a
+// caller will actually ask for (each is then read alone, through the
+// cache's own device).
+func (c *Cache) SetHintDevice(d device.Device) { c.hint = d }
+
 // Preload reads the blocks [lo, lo+n) that are not cached yet in one device
 // request per run of missing blocks (at most maxRun blocks each), so that
 // a caller about to Get them one by one (a directory, a stretch of the
 // FAT) costs one request instead of one per block. It is only a hint: if a
 // run cannot be read, its blocks are dropped and each later Get reads its
 // block alone and reports that block's own error. Blocks being loaded,
-// cached or dirty are left alone.
-func (c *Cache) Preload(lo, n int64) {
+// cached or dirty are left alone. It reports whether every run was read.
+func (c *Cache) Preload(lo, n int64) (ok bool) {
+	dev := c.dev
+	if c.hint != nil {
+		dev = c.hint
+	}
+	ok = true
 	hi := min(lo+min(n, int64(c.maxClean)), c.Blocks())
 	for lo < hi {
 		// The next run of missing blocks, reserved (pinned, not ready) so
@@ -195,26 +209,29 @@ func (c *Cache) Preload(lo, n int64) {
 		}
 		c.mu.Unlock()
 		if len(run) == 0 {
-			return
+			return ok
 		}
 		lo += int64(len(run))
 		var err error
 		if len(run) == 1 {
-			_, err = c.dev.ReadAt(run[0].Data, run[0].N*int64(c.bs))
+			_, err = dev.ReadAt(run[0].Data, run[0].N*int64(c.bs))
 		} else {
 			buf := make([]byte, len(run)*c.bs)
-			if _, err = c.dev.ReadAt(buf, run[0].N*int64(c.bs)); err == nil {
+			if _, err = dev.ReadAt(buf, run[0].N*int64(c.bs)); err == nil {
 				for i, b := range run {
 					copy(b.Data, buf[i*c.bs:])
 				}
 			}
 		}
+		if err != nil {
+			ok = false
+		}
 		c.mu.Lock()
 		for _, b := range run {
 			if err != nil {
 				b.err = err
-				if len(run) > 1 {
-					b.err = errRunFailed
+				if len(run) > 1 || c.hint != nil {
+					b.err = errRunFailed // a Get reads it again, alone
 				}
 				if c.blocks[b.N] == b {
 					delete(c.blocks, b.N)
@@ -225,6 +242,7 @@ func (c *Cache) Preload(lo, n int64) {
 		}
 		c.mu.Unlock()
 	}
+	return ok
 }
 
 func (c *Cache) pinLocked(b *Block) {

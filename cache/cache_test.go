@@ -208,3 +208,36 @@ func TestPreload(t *testing.T) {
 		t.Errorf("pins left: %+v", st)
 	}
 }
+
+// TestPreloadHintDevice: with a hint device, Preload reads through it and
+// reports a failure, and a Get of a block whose preload failed reads it
+// again through the cache's own device (whose errors a caller may be
+// watching), even when the run was a single block.
+func TestPreloadHintDevice(t *testing.T) {
+	m := mem(16 * 512)
+	own := device.NewFaulty(m)
+	hint := device.NewFaulty(m)
+	c := New(own, 512, 100)
+	c.SetHintDevice(hint)
+	if !c.Preload(0, 4) {
+		t.Fatal("a good run reported as failed")
+	}
+	if r, _, _ := own.Counts(); r != 0 {
+		t.Errorf("Preload read %d times through the cache's own device", r)
+	}
+	hint.FailReads(8*512, 512)
+	if c.Preload(6, 4) {
+		t.Error("a failed run reported as read")
+	}
+	if c.Preload(8, 1) {
+		t.Error("a failed single-block preload reported as read")
+	}
+	b, err := c.Get(8)
+	if err != nil || b.Data[0] != 8 {
+		t.Fatalf("block 8 after a failed hint read: %v", err)
+	}
+	c.Release(b)
+	if r, _, f := own.Counts(); r != 1 || f != 0 {
+		t.Errorf("the cache's own device: %d reads, %d failed; want 1, 0", r, f)
+	}
+}

@@ -185,7 +185,7 @@ func OpenCue(path string) (Device, error) {
 	}
 	if start >= d.Size() {
 		d.Close()
-		return nil, fmt.Errorf("%s:%d: the track starts at byte %d, beyond the end of %s (%d bytes)", path, tr.line, start, bin, d.Size())
+		return nil, fmt.Errorf("%s:%d: the track starts at byte %d, at or beyond the end of %s (%d bytes)", path, tr.line, start, bin, d.Size())
 	}
 	return NewWindow(d, start, d.Size()-start)
 }

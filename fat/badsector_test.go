@@ -676,3 +676,68 @@ func TestFailedCommitKeepsOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestFATReadAheadAroundBadSectors: reading the FAT ahead of a chain walk
+// (fatEntryAhead) never makes a bad sector the walk does not need count:
+// no failed read, no hard-error mark on a writable volume (found in
+// review). And a bad FAT sector the walk does need costs one failed
+// read-ahead, then single reads, not a failed 64 KiB read per entry.
+func TestFATReadAheadAroundBadSectors(t *testing.T) {
+	_, d := newImage(t, 24<<20, 512, FormatOptions{Type: "fat16", ClusterSize: 512})
+	v := mountRW(t, d)
+	want := randBytes(7, 2<<20) // 4,096 clusters: 16 FAT sectors
+	writeAll(t, v, "big.bin", want)
+	f, err := v.Open("big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := f.(*File).MediumRanges(0, int64(len(want)))
+	f.Close()
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("big.bin is not one run: %v %v", rs, err)
+	}
+	firstCl := uint32((rs[0].Off-v.g.clusterOffset(2))/int64(v.g.clusterSize)) + 2
+	lastCl := firstCl + uint32(len(want)/512) - 1
+	firstFATSec := v.g.fatEntryOffset(0, firstCl) / 512
+	lastFATSec := v.g.fatEntryOffset(0, lastCl) / 512
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("not needed", func(t *testing.T) {
+		fd := device.NewFaulty(d)
+		bad := lastFATSec + 5 // entries of free clusters only
+		fd.FailReads(bad*512, 512)
+		v := mountRW(t, fd)
+		_, _, f0 := fd.Counts()
+		if got := readAllFS(t, v, "big.bin"); !bytes.Equal(got, want) {
+			t.Fatal("content differs")
+		}
+		_, _, f1 := fd.Counts()
+		if err := v.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if f1 != f0 {
+			t.Errorf("reading big.bin made %d failed reads of FAT sector %d, which its chain does not use", f1-f0, bad)
+		}
+		if _, inf := stateOf(t, d); inf.HardError || inf.Dirty {
+			t.Errorf("only reading a file whose chain avoids the bad sector: hard error %v, dirty %v", inf.HardError, inf.Dirty)
+		}
+	})
+	t.Run("needed, mirror good", func(t *testing.T) {
+		fd := device.NewFaulty(d)
+		bad := (firstFATSec + lastFATSec) / 2
+		fd.FailReads(bad*512, 512)
+		r := mustOpen(t, fd, Options{})
+		_, _, f0 := fd.Counts()
+		if got := readAllFS(t, r, "big.bin"); !bytes.Equal(got, want) {
+			t.Fatal("content differs: the mirror FAT should serve")
+		}
+		// 256 entries in the bad sector, each tried once in the active
+		// copy (a failed read is not cached: it may succeed later), and
+		// one failed read-ahead.
+		if _, _, f1 := fd.Counts(); f1-f0 > 256+2 {
+			t.Errorf("%d failed reads for one bad FAT sector of 256 entries", f1-f0)
+		}
+	})
+}

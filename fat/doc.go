@@ -62,7 +62,10 @@
 //
 // The block cache never holds its mutex across a device request: a medium
 // that stalls on one sector stalls only the requests that need that
-// sector (and the changes queued behind the volume lock), and a device
+// sector or one read in the same request with it (directories and the FAT
+// are read ahead in runs of up to 64 KiB), and the changes queued behind
+// the volume lock; a failed read-ahead is only a hint (each sector is
+// then read alone, and only those errors count), and a device
 // that never answers is turned into an error by device.Timeout. Every error path releases what it took (deferred
 // unlocks; every cache Get is paired with a Release), so after any failed
 // operation nothing is pinned or locked: the tests assert it with

@@ -749,3 +749,46 @@ func TestChainWalkReadsFATInRuns(t *testing.T) {
 		t.Errorf("%d device reads for a 4 MiB file over 64 FAT sectors", reads-before)
 	}
 }
+
+// TestDamagedChainEndServesTheRest: a file whose last FAT entry is damaged
+// (marked free) fails from its last cluster on; the clusters before it read
+// (found in review: with a contiguous chain known whole, the read failed
+// before any byte).
+func TestDamagedChainEndServesTheRest(t *testing.T) {
+	_, d := newImage(t, 24<<20, 512, FormatOptions{Type: "fat16", ClusterSize: 512})
+	v := mountRW(t, d)
+	want := randBytes(9, 64<<10)
+	writeAll(t, v, "f.bin", want)
+	f, _ := v.Open("f.bin")
+	rs, err := f.(*File).MediumRanges(0, int64(len(want)))
+	f.Close()
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("not one run: %v %v", rs, err)
+	}
+	lastCl := uint32((rs[0].End()-1-v.g.clusterOffset(2))/int64(v.g.clusterSize)) + 2
+	v.mu.Lock()
+	if err := v.setFAT(lastCl, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.commitFAT(); err != nil {
+		t.Fatal(err)
+	}
+	v.mu.Unlock()
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := mustOpen(t, d, Options{})
+	g, err := r.Open("f.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	got := make([]byte, len(want))
+	n, err := g.(*File).ReadAt(got, 0)
+	if !errors.Is(err, ErrCorrupt) || n != len(want)-512 || !bytes.Equal(got[:n], want[:n]) {
+		t.Errorf("whole file: %d bytes, %v; want %d bytes and the corruption", n, err, len(want)-512)
+	}
+	if n, err := g.(*File).ReadAt(got[:1000], 0); n != 1000 || err != nil {
+		t.Errorf("the first 1000 bytes: %d, %v", n, err)
+	}
+}

@@ -120,6 +120,11 @@ type FS struct {
 	pending map[uint32]struct{}
 	now     func() time.Time
 
+	// The FAT sectors [aheadBadLo, aheadBadHi) failed to read ahead
+	// (preloadFAT); aheadMu guards them.
+	aheadMu                sync.Mutex
+	aheadBadLo, aheadBadHi int64
+
 	openMu  sync.Mutex
 	open    map[int64]*fileState // open files by short-entry offset
 	orphans map[*fileState]struct{}
@@ -199,6 +204,10 @@ func Open(d device.Device, opts Options) (*FS, error) {
 		v.dev = &watched{Device: d, v: v}
 	}
 	v.cache = cache.New(v.dev, g.sectorSize, blocks)
+	if v.dev != d {
+		// Read-ahead is a hint: its failures must not mark the volume.
+		v.cache.SetHintDevice(d)
+	}
 	if g.fatType == fat32 {
 		v.root.ent.setCluster(g.rootCluster)
 	}

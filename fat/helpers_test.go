@@ -258,22 +258,27 @@ func gunzipSparse(gz, out string) error {
 	defer f.Close()
 	buf := make([]byte, 64<<10)
 	var off int64
-	for {
-		n, err := io.ReadFull(zr, buf)
-		if n > 0 {
-			if !allZero(buf[:n]) {
-				if _, werr := f.WriteAt(buf[:n], off); werr != nil {
-					return werr
-				}
+	for eof := false; !eof; {
+		// Fill buf; only io.EOF ends the stream (a truncated .gz gives
+		// io.ErrUnexpectedEOF, which is an error).
+		n := 0
+		for n < len(buf) {
+			k, err := zr.Read(buf[n:])
+			n += k
+			if err == io.EOF {
+				eof = true
+				break
 			}
-			off += int64(n)
+			if err != nil {
+				return fmt.Errorf("%s: %w", gz, err)
+			}
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
+		if n > 0 && !allZero(buf[:n]) {
+			if _, err := f.WriteAt(buf[:n], off); err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", gz, err)
-		}
+		off += int64(n)
 	}
 	if err := f.Truncate(off); err != nil {
 		return err

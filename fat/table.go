@@ -66,29 +66,34 @@ func (g *geometry) classify(e uint32) entryClass {
 // (fatgen103: every copy holds the same entries unless FAT32 mirroring is
 // off), so that one bad FAT sector costs nothing while another copy holds
 // it; the active copy's error is returned when none can.
-func (v *FS) fatEntry(c uint32) (uint32, error) {
-	e, err := v.fatEntryIn(v.activeFAT, c)
+func (v *FS) fatEntry(c uint32) (uint32, error) { return v.fatEntryAhead(c, 0) }
+
+// fatEntryAhead is fatEntry for a chain walk that will go on to about
+// ahead more entries: if c's FAT sector is not cached, the sectors of the
+// entries c to c+ahead (where a contiguous chain's next entries are) are
+// read with it, in one request of at most 64 KiB.
+func (v *FS) fatEntryAhead(c, ahead uint32) (uint32, error) {
+	e, err := v.fatEntryIn(v.activeFAT, c, ahead)
 	if err == nil || !device.IsMediaError(err) {
 		return e, err
 	}
 	for _, i := range v.readableFATs()[1:] {
-		if e2, err2 := v.fatEntryIn(i, c); err2 == nil {
+		if e2, err2 := v.fatEntryIn(i, c, 0); err2 == nil {
 			return e2, nil
 		}
 	}
 	return e, err
 }
 
-func (v *FS) fatEntryIn(fatIndex int, c uint32) (uint32, error) {
+func (v *FS) fatEntryIn(fatIndex int, c, ahead uint32) (uint32, error) {
 	off := v.g.fatEntryOffset(fatIndex, c)
 	ss := int64(v.g.sectorSize)
 	sec, in := off/ss, int(off%ss)
-	if !v.cache.Cached(sec) {
-		// A chain walk goes on into the next entries: read up to 64 KiB
-		// of this FAT copy from here in one request, not a sector at a
-		// time.
-		end := v.g.reserved + int64(fatIndex+1)*v.g.fatSectors
-		v.cache.Preload(sec, min(end-sec, max(1, 64<<10/ss)))
+	if ahead > 0 && !v.cache.Cached(sec) {
+		last := min(c+ahead, v.g.clusters+1)
+		hi := v.g.fatEntryOffset(fatIndex, last)/ss + 1
+		hi = min(hi, sec+max(1, 64<<10/ss), v.g.reserved+int64(fatIndex+1)*v.g.fatSectors)
+		v.preloadFAT(sec, hi)
 	}
 	b, err := v.cache.Get(sec)
 	if err != nil {
@@ -118,6 +123,25 @@ func (v *FS) fatEntryIn(fatIndex int, c uint32) (uint32, error) {
 		return uint32(binary.LittleEndian.Uint16(b.Data[in:])), nil
 	}
 	return binary.LittleEndian.Uint32(b.Data[in:]) & fat32Mask, nil
+}
+
+// preloadFAT reads the FAT sectors [lo, hi) into the cache in one request,
+// unless they overlap the last stretch whose read-ahead failed: a bad
+// sector there is then met by single reads only, not by one failed 64 KiB
+// read per sector around it.
+func (v *FS) preloadFAT(lo, hi int64) {
+	if hi-lo < 2 {
+		return
+	}
+	v.aheadMu.Lock()
+	bad := lo < v.aheadBadHi && v.aheadBadLo < hi
+	v.aheadMu.Unlock()
+	if bad || v.cache.Preload(lo, hi-lo) {
+		return
+	}
+	v.aheadMu.Lock()
+	v.aheadBadLo, v.aheadBadHi = lo, hi
+	v.aheadMu.Unlock()
 }
 
 // readableFATs lists the FAT copies cluster chains may be read from, the
@@ -195,6 +219,9 @@ type chain struct {
 	done   bool   // the chain ended (end-of-chain, or limit reached)
 	err    error  // sticky corruption error
 	seen   clusterSet
+	// upto is how many clusters the walk under way wants known: the FAT
+	// is read ahead for the entries up to there (fatEntryAhead).
+	upto uint32
 }
 
 func (v *FS) newChain(first uint32, limit int64) *chain {
@@ -230,7 +257,11 @@ func (c *chain) extend(idx uint32) error {
 			}
 			continue
 		}
-		e, err := c.v.fatEntry(c.last)
+		var ahead uint32
+		if c.upto > c.walked+1 {
+			ahead = c.upto - c.walked - 1
+		}
+		e, err := c.v.fatEntryAhead(c.last, ahead)
 		if err != nil {
 			return err // a device error: not sticky, a later read may succeed
 		}
@@ -286,6 +317,10 @@ func (c *chain) add(cl, prev uint32) error {
 func (c *chain) locate(idx, want uint32) (cluster, contiguous uint32, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.upto = idx + max(want, 1)
+	if c.upto < idx { // wrapped
+		c.upto = ^uint32(0)
+	}
 	if err := c.extend(idx); err != nil {
 		return 0, 0, err
 	}
@@ -329,6 +364,7 @@ func (c *chain) verifyEnd(idx uint32) error {
 func (c *chain) length() (uint32, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.upto = c.limit
 	for !c.done {
 		if err := c.extend(c.walked); err != nil {
 			if err == errChainEnd {

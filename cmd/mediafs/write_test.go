@@ -44,8 +44,8 @@ func fsckClean(t *testing.T, img string, off, size int64) {
 		if _, err := src.Seek(off, io.SeekStart); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := io.Copy(dst, io.LimitReader(src, size)); err != nil {
-			t.Fatal(err)
+		if n, err := io.Copy(dst, io.LimitReader(src, size)); err != nil || n != size {
+			t.Fatalf("copying the partition out: %d of %d bytes, %v", n, size, err)
 		}
 		if err := dst.Close(); err != nil {
 			t.Fatal(err)
