@@ -46,6 +46,30 @@ func (p *parsedDir) lookup(elem string) *node {
 // foldKey maps every string that strings.EqualFold equates to the same key:
 // each rune becomes the smallest rune of its case-folding orbit.
 func foldKey(s string) string {
+	lower := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return foldKeyRunes(s)
+		}
+		lower = lower || 'a' <= c && c <= 'z'
+	}
+	// ASCII: a letter's orbit is itself and its other case (and, for k
+	// and s, a non-ASCII sign), whose smallest member is the upper case.
+	if !lower {
+		return s
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+// foldKeyRunes is foldKey for any string, a rune at a time.
+func foldKeyRunes(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	for _, r := range s {

@@ -200,3 +200,23 @@ func FuzzImage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFoldKey: the ASCII fast path of foldKey gives the key the rune by
+// rune folding gives, and equal keys are what strings.EqualFold equates.
+func FuzzFoldKey(f *testing.F) {
+	var all []byte
+	for c := 0; c < 0x80; c++ {
+		all = append(all, byte(c))
+	}
+	for _, s := range []string{string(all), "README.TXT", "readme.txt", "Kelvin", "ſ", "K", "straße", "Ärger", ""} {
+		f.Add(s, strings.ToLower(s))
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if ka := foldKey(a); ka != foldKeyRunes(a) {
+			t.Fatalf("foldKey(%q) = %q, rune by rune %q", a, ka, foldKeyRunes(a))
+		}
+		if utf8.ValidString(a) && utf8.ValidString(b) && (foldKey(a) == foldKey(b)) != strings.EqualFold(a, b) {
+			t.Fatalf("%q, %q: keys %q, %q; EqualFold %v", a, b, foldKey(a), foldKey(b), strings.EqualFold(a, b))
+		}
+	})
+}
