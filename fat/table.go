@@ -66,16 +66,37 @@ func (g *geometry) classify(e uint32) entryClass {
 // (fatgen103: every copy holds the same entries unless FAT32 mirroring is
 // off), so that one bad FAT sector costs nothing while another copy holds
 // it; the active copy's error is returned when none can.
-func (v *FS) fatEntry(c uint32) (uint32, error) { return v.fatEntryAhead(c, 0) }
+func (v *FS) fatEntry(c uint32) (uint32, error) { return v.fatEntryAhead(c, 0, nil) }
 
 // fatEntryAhead is fatEntry for a chain walk that will go on to about
 // ahead more entries: if c's FAT sector is not cached, the sectors of the
 // entries c to c+ahead (where a contiguous chain's next entries are) are
-// read with it, in one request of at most 64 KiB.
-func (v *FS) fatEntryAhead(c, ahead uint32) (uint32, error) {
+// read with it, in one request of at most 64 KiB. bad, if not nil, is the
+// walk's memory of the active copy's sectors that failed: their entries
+// go to the other copies first, so that one bad sector costs the walk one
+// failed read, not one per entry in it (each of which may take a dying
+// drive seconds). Only when no other copy serves is the active copy tried
+// again: a later read may succeed.
+func (v *FS) fatEntryAhead(c, ahead uint32, bad map[int64]bool) (uint32, error) {
+	ss := int64(v.g.sectorSize)
+	off := v.g.fatEntryOffset(v.activeFAT, c)
+	sec := off / ss
+	// A FAT12 entry may straddle two sectors: its failure may be the
+	// second's, so it is not remembered.
+	whole := v.g.fatType != fat12 || off%ss != ss-1
+	if bad != nil && bad[sec] {
+		for _, i := range v.readableFATs()[1:] {
+			if e2, err2 := v.fatEntryIn(i, c, 0); err2 == nil {
+				return e2, nil
+			}
+		}
+	}
 	e, err := v.fatEntryIn(v.activeFAT, c, ahead)
 	if err == nil || !device.IsMediaError(err) {
 		return e, err
+	}
+	if bad != nil && whole {
+		bad[sec] = true
 	}
 	for _, i := range v.readableFATs()[1:] {
 		if e2, err2 := v.fatEntryIn(i, c, 0); err2 == nil {
@@ -222,6 +243,8 @@ type chain struct {
 	// upto is how many clusters the walk under way wants known: the FAT
 	// is read ahead for the entries up to there (fatEntryAhead).
 	upto uint32
+	// badFAT: the active FAT copy's sectors that failed in this walk.
+	badFAT map[int64]bool
 }
 
 func (v *FS) newChain(first uint32, limit int64) *chain {
@@ -261,7 +284,10 @@ func (c *chain) extend(idx uint32) error {
 		if c.upto > c.walked+1 {
 			ahead = c.upto - c.walked - 1
 		}
-		e, err := c.v.fatEntryAhead(c.last, ahead)
+		if c.badFAT == nil {
+			c.badFAT = map[int64]bool{}
+		}
+		e, err := c.v.fatEntryAhead(c.last, ahead, c.badFAT)
 		if err != nil {
 			return err // a device error: not sticky, a later read may succeed
 		}
