@@ -192,7 +192,7 @@ func (w *damageWalk) fatEntryAny(c uint32) (uint32, error) {
 			}
 			continue
 		}
-		e, err := v.fatEntryIn(i, c, 0)
+		e, err := v.fatEntryIn(i, c, 0, nil)
 		if err == nil {
 			return e, nil
 		}

@@ -120,11 +120,6 @@ type FS struct {
 	pending map[uint32]struct{}
 	now     func() time.Time
 
-	// The FAT sectors [aheadBadLo, aheadBadHi) failed to read ahead
-	// (preloadFAT); aheadMu guards them.
-	aheadMu                sync.Mutex
-	aheadBadLo, aheadBadHi int64
-
 	openMu  sync.Mutex
 	open    map[int64]*fileState // open files by short-entry offset
 	orphans map[*fileState]struct{}

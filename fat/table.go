@@ -68,53 +68,76 @@ func (g *geometry) classify(e uint32) entryClass {
 // it; the active copy's error is returned when none can.
 func (v *FS) fatEntry(c uint32) (uint32, error) { return v.fatEntryAhead(c, 0, nil) }
 
-// fatEntryAhead is fatEntry for a chain walk that will go on to about
+// fatWalk is what a chain walk remembers of the FAT's failures, so that a
+// bad sector costs the walk one failed read, not one per entry in it (each
+// of which may take a dying drive seconds).
+type fatWalk struct {
+	bad              map[int64]bool // the active copy's sectors that failed
+	aheadLo, aheadHi int64          // the last read-ahead that failed
+}
+
+// fatEntryAhead is fatEntry for a chain walk w that will go on to about
 // ahead more entries: if c's FAT sector is not cached, the sectors of the
 // entries c to c+ahead (where a contiguous chain's next entries are) are
-// read with it, in one request of at most 64 KiB. bad, if not nil, is the
-// walk's memory of the active copy's sectors that failed: their entries
-// go to the other copies first, so that one bad sector costs the walk one
-// failed read, not one per entry in it (each of which may take a dying
-// drive seconds). Only when no other copy serves is the active copy tried
-// again: a later read may succeed.
-func (v *FS) fatEntryAhead(c, ahead uint32, bad map[int64]bool) (uint32, error) {
+// read with it, in one request of at most 64 KiB. The entries of a sector
+// that failed in this walk come from the other copies first; only when
+// none serves is the active copy tried again (a later read may succeed).
+func (v *FS) fatEntryAhead(c, ahead uint32, w *fatWalk) (uint32, error) {
 	ss := int64(v.g.sectorSize)
 	off := v.g.fatEntryOffset(v.activeFAT, c)
 	sec := off / ss
-	// A FAT12 entry may straddle two sectors: its failure may be the
-	// second's, so it is not remembered.
-	whole := v.g.fatType != fat12 || off%ss != ss-1
-	if bad != nil && bad[sec] {
-		for _, i := range v.readableFATs()[1:] {
-			if e2, err2 := v.fatEntryIn(i, c, 0); err2 == nil {
-				return e2, nil
-			}
+	triedOthers := w != nil && w.bad[sec]
+	if triedOthers {
+		if e, ok := v.fatEntryOthers(c); ok {
+			return e, nil
 		}
 	}
-	e, err := v.fatEntryIn(v.activeFAT, c, ahead)
+	e, err := v.fatEntryIn(v.activeFAT, c, ahead, w)
 	if err == nil || !device.IsMediaError(err) {
 		return e, err
 	}
-	if bad != nil && whole {
-		bad[sec] = true
+	// A FAT12 entry may straddle two sectors: its failure may be the
+	// second's, so it is not remembered.
+	if w != nil && (v.g.fatType != fat12 || off%ss != ss-1) {
+		if w.bad == nil {
+			w.bad = map[int64]bool{}
+		}
+		w.bad[sec] = true
 	}
-	for _, i := range v.readableFATs()[1:] {
-		if e2, err2 := v.fatEntryIn(i, c, 0); err2 == nil {
+	if !triedOthers {
+		if e2, ok := v.fatEntryOthers(c); ok {
 			return e2, nil
 		}
 	}
 	return e, err
 }
 
-func (v *FS) fatEntryIn(fatIndex int, c, ahead uint32) (uint32, error) {
+// fatEntryOthers reads c's entry from the FAT copies other than the active
+// one, the first that can be read.
+func (v *FS) fatEntryOthers(c uint32) (uint32, bool) {
+	for _, i := range v.readableFATs()[1:] {
+		if e, err := v.fatEntryIn(i, c, 0, nil); err == nil {
+			return e, true
+		}
+	}
+	return 0, false
+}
+
+// fatEntryIn reads c's entry in FAT copy fatIndex, reading ahead (for walk
+// w) as fatEntryAhead says.
+func (v *FS) fatEntryIn(fatIndex int, c, ahead uint32, w *fatWalk) (uint32, error) {
 	off := v.g.fatEntryOffset(fatIndex, c)
 	ss := int64(v.g.sectorSize)
 	sec, in := off/ss, int(off%ss)
-	if ahead > 0 && !v.cache.Cached(sec) {
+	if ahead > 0 && w != nil && !v.cache.Cached(sec) {
 		last := min(c+ahead, v.g.clusters+1)
 		hi := v.g.fatEntryOffset(fatIndex, last)/ss + 1
 		hi = min(hi, sec+max(1, 64<<10/ss), v.g.reserved+int64(fatIndex+1)*v.g.fatSectors)
-		v.preloadFAT(sec, hi)
+		// Not again over a stretch whose read-ahead failed: its bad
+		// sector is then met by single reads only.
+		if hi-sec > 1 && (sec >= w.aheadHi || hi <= w.aheadLo) && !v.cache.Preload(sec, hi-sec) {
+			w.aheadLo, w.aheadHi = sec, hi
+		}
 	}
 	b, err := v.cache.Get(sec)
 	if err != nil {
@@ -144,25 +167,6 @@ func (v *FS) fatEntryIn(fatIndex int, c, ahead uint32) (uint32, error) {
 		return uint32(binary.LittleEndian.Uint16(b.Data[in:])), nil
 	}
 	return binary.LittleEndian.Uint32(b.Data[in:]) & fat32Mask, nil
-}
-
-// preloadFAT reads the FAT sectors [lo, hi) into the cache in one request,
-// unless they overlap the last stretch whose read-ahead failed: a bad
-// sector there is then met by single reads only, not by one failed 64 KiB
-// read per sector around it.
-func (v *FS) preloadFAT(lo, hi int64) {
-	if hi-lo < 2 {
-		return
-	}
-	v.aheadMu.Lock()
-	bad := lo < v.aheadBadHi && v.aheadBadLo < hi
-	v.aheadMu.Unlock()
-	if bad || v.cache.Preload(lo, hi-lo) {
-		return
-	}
-	v.aheadMu.Lock()
-	v.aheadBadLo, v.aheadBadHi = lo, hi
-	v.aheadMu.Unlock()
 }
 
 // readableFATs lists the FAT copies cluster chains may be read from, the
@@ -243,8 +247,7 @@ type chain struct {
 	// upto is how many clusters the walk under way wants known: the FAT
 	// is read ahead for the entries up to there (fatEntryAhead).
 	upto uint32
-	// badFAT: the active FAT copy's sectors that failed in this walk.
-	badFAT map[int64]bool
+	walk fatWalk // the FAT's failures met by this walk
 }
 
 func (v *FS) newChain(first uint32, limit int64) *chain {
@@ -284,10 +287,7 @@ func (c *chain) extend(idx uint32) error {
 		if c.upto > c.walked+1 {
 			ahead = c.upto - c.walked - 1
 		}
-		if c.badFAT == nil {
-			c.badFAT = map[int64]bool{}
-		}
-		e, err := c.v.fatEntryAhead(c.last, ahead, c.badFAT)
+		e, err := c.v.fatEntryAhead(c.last, ahead, &c.walk)
 		if err != nil {
 			return err // a device error: not sticky, a later read may succeed
 		}
