@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/mediafs/mediafs/cache"
@@ -174,17 +173,16 @@ func (f *isoFS) Close() error {
 	return err
 }
 
-// fatFS is a FAT volume. Its VolumeInfo is made on first use: counting
-// free clusters reads the whole FAT, which Open must not do.
+// fatFS is a FAT volume. Its VolumeInfo is made on each call from the
+// driver's, which counts the free clusters (reading the whole FAT, which
+// Open must not do) once and then keeps the count up to date: free space
+// and the dirty mark change with every write, through any open file.
 type fatFS struct {
 	*fat.FS
 	dev       device.Device
 	partition int
 	parts     []PartitionInfo
 	extraWarn []string // from the partition table
-	infoMu    sync.Mutex
-	infoOK    bool
-	info      VolumeInfo
 }
 
 // openFAT opens the FAT volume of size bytes at byte off of d, whose boot
@@ -231,25 +229,19 @@ func (f *fatFS) OpenWarnings() []string {
 }
 
 func (f *fatFS) Info() VolumeInfo {
-	f.infoMu.Lock()
-	defer f.infoMu.Unlock()
-	if !f.infoOK {
-		f.infoOK = true
-		in := f.FS.Info()
-		free, dirty := in.Free, in.Dirty
-		f.info = VolumeInfo{
-			FS: in.Type, Label: in.Label, SectorSize: in.SectorSize, BlockSize: in.ClusterSize,
-			Size: in.Size, Free: &free, Dirty: &dirty,
-			Serial:     fmt.Sprintf("%04X-%04X", in.Serial>>16, in.Serial&0xFFFF),
-			Partition:  f.partition,
-			Partitions: f.parts,
-			Warnings:   append(slices.Clone(f.extraWarn), in.Warnings...),
-			Details: map[string]any{"clusters": in.Clusters, "fats": in.FATs, "active_fat": in.ActiveFAT,
-				"fats_differ": in.FATsDiffer, "oem_name": in.OEMName, "boot_label": in.BootLabel,
-				"hard_error": in.HardError},
-		}
+	in := f.FS.Info()
+	free, dirty := in.Free, in.Dirty
+	return VolumeInfo{
+		FS: in.Type, Label: in.Label, SectorSize: in.SectorSize, BlockSize: in.ClusterSize,
+		Size: in.Size, Free: &free, Dirty: &dirty,
+		Serial:     fmt.Sprintf("%04X-%04X", in.Serial>>16, in.Serial&0xFFFF),
+		Partition:  f.partition,
+		Partitions: f.parts,
+		Warnings:   append(slices.Clone(f.extraWarn), in.Warnings...),
+		Details: map[string]any{"clusters": in.Clusters, "fats": in.FATs, "active_fat": in.ActiveFAT,
+			"fats_differ": in.FATsDiffer, "oem_name": in.OEMName, "boot_label": in.BootLabel,
+			"hard_error": in.HardError},
 	}
-	return f.info
 }
 
 func (f *fatFS) Close() error {

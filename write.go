@@ -94,40 +94,7 @@ func (f *fatFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) 
 	if err != nil {
 		return nil, err
 	}
-	f.changed()
 	return file, nil
-}
-
-func (f *fatFS) Mkdir(name string, perm fs.FileMode) error {
-	defer f.changed()
-	return f.FS.Mkdir(name, perm)
-}
-
-func (f *fatFS) Remove(name string) error {
-	defer f.changed()
-	return f.FS.Remove(name)
-}
-
-func (f *fatFS) RemoveAll(name string) error {
-	defer f.changed()
-	return f.FS.RemoveAll(name)
-}
-
-func (f *fatFS) Rename(oldname, newname string) error {
-	defer f.changed()
-	return f.FS.Rename(oldname, newname)
-}
-
-func (f *fatFS) SetLabel(label string) error {
-	defer f.changed()
-	return f.FS.SetLabel(label)
-}
-
-// changed forgets the volume information made so far (free space, label).
-func (f *fatFS) changed() {
-	f.infoMu.Lock()
-	f.infoOK = false
-	f.infoMu.Unlock()
 }
 
 var _ WritableFS = (*fatFS)(nil)

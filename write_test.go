@@ -57,3 +57,36 @@ func TestWritableDevice(t *testing.T) {
 		t.Fatalf("ISO opened for writing: %v", err)
 	}
 }
+
+// TestInfoFollowsWrites: Info's free space and dirty mark follow writes
+// through a file opened before Info was asked (found in review: the
+// statfs of a mount kept the free space of before such writes).
+func TestInfoFollowsWrites(t *testing.T) {
+	img := t.TempDir() + "/w.img"
+	if err := mediafs.Mkfs(img, mediafs.MkfsOptions{Type: "fat16", Size: 16 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := mediafs.OpenWritable(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	f, err := w.OpenFile("log.bin", os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	before := *w.Info().Free
+	if _, err := f.Write(make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if after := *w.Info().Free; before-after < 1<<20 {
+		t.Errorf("free space %d before writing 1 MiB, %d after", before, after)
+	}
+	if err := f.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	if after := *w.Info().Free; after != before {
+		t.Errorf("free space %d after truncating to 0, want %d", after, before)
+	}
+}
