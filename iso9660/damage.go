@@ -193,7 +193,7 @@ func (f *FS) Damage(bad []device.Range) ([]Damage, []string) {
 		if dd, ok := f.dirDamage(d, path, bad); ok {
 			out = append(out, dd)
 		}
-		l := f.list(d)
+		l := f.list(d, false)
 		if l.err != nil && !l.damaged {
 			if len(warn) < 100 {
 				warn = append(warn, fmt.Sprintf("%s: %v", path, l.err))

@@ -223,22 +223,24 @@ const (
 )
 
 // list returns the parsed content of directory d, from the listing cache
-// when possible.
-func (f *FS) list(d *node) *dirListing {
+// when possible. A listing that met unreadable sectors is kept too, so that
+// looking up each of its readable entries does not ask the medium for the
+// bad sector again (with retries or a drive's own, each ask may take
+// seconds); fresh (a caller listing the directory itself) reads such a
+// listing again, since the medium may deliver the sector on a later try.
+func (f *FS) list(d *node, fresh bool) *dirListing {
 	key := f.g.blockToByte(d.sections[0].Block)
 	f.mu.Lock()
 	l, ok := f.dirs[key]
 	f.mu.Unlock()
-	if ok {
+	if ok && !(fresh && l.unread()) {
 		return l
 	}
 	l = f.readListing(d)
-	if l.damaged || (l.err != nil && device.IsMediaError(l.err)) {
-		// Not kept: the medium may deliver the sector on a later try, and
-		// the volume must stay usable for what it can still read.
-		return l
-	}
 	f.mu.Lock()
+	if old, ok := f.dirs[key]; ok {
+		f.dirNodes -= len(old.nodes)
+	}
 	if f.dirNodes+len(l.nodes) > maxCachedNodes {
 		clear(f.dirs)
 		f.dirNodes = 0
@@ -247,6 +249,11 @@ func (f *FS) list(d *node) *dirListing {
 	f.dirNodes += len(l.nodes)
 	f.mu.Unlock()
 	return l
+}
+
+// unread says whether the listing misses what an unreadable sector held.
+func (l *dirListing) unread() bool {
+	return l.damaged || (l.err != nil && device.IsMediaError(l.err))
 }
 
 func isDotRecord(name []byte) bool { return len(name) == 1 && (name[0] == 0 || name[0] == 1) }
@@ -549,7 +556,7 @@ func (f *FS) lookup(op, name string, follow bool) (*node, error) {
 		if !cur.dir {
 			return nil, perr(ErrNotDir)
 		}
-		l := f.list(cur)
+		l := f.list(cur, false)
 		child := findChild(l.nodes, elem, f.ns != "rr")
 		if child == nil {
 			if l.err != nil {
@@ -614,7 +621,7 @@ func findChild(nodes []*node, name string, fold bool) *node {
 // children returns the listing of directory d as seen from the chain of
 // ancestors, without entries that would form a cycle.
 func (f *FS) children(d *node, name string) ([]*node, error) {
-	l := f.list(d)
+	l := f.list(d, true)
 	nodes := l.nodes
 	err := l.err
 	var kept []*node

@@ -269,7 +269,7 @@ func (f *FS) findFilesAt(need map[int64]int64) {
 		if depth > maxWalkDepth {
 			return
 		}
-		for _, c := range f.list(d).nodes {
+		for _, c := range f.list(d, false).nodes {
 			if seen++; seen > maxWalkNodes {
 				return
 			}
