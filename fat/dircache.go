@@ -84,15 +84,28 @@ func foldKeyRunes(s string) string {
 
 // dirCache keeps parsed directories, least recently used first out, bounded
 // by the number of entries held. A directory that failed to read (a bad
-// sector) is not kept, so a later look tries the medium again. A writer
-// must call forget for every directory it changes.
+// sector) is kept apart, in damaged, for lookups only (lookupDir): looking
+// up each readable entry must not ask the medium for the bad sector again,
+// but a listing, and every writer, reads it afresh (dir), since the medium
+// may deliver the sector on a later try. A writer must call forget for
+// every directory it changes.
 type dirCache struct {
 	mu      sync.Mutex
 	m       map[uint32]*list.Element
 	lru     list.List // of *dirCacheItem, front = most recent
 	entries int
 	max     int
+	damaged map[uint32]damagedDir
 }
+
+// damagedDir is the readable part of a damaged directory and its damage.
+type damagedDir struct {
+	dir *parsedDir
+	err error
+}
+
+// maxDamagedDirs bounds the damaged directories kept.
+const maxDamagedDirs = 64
 
 type dirCacheItem struct {
 	key uint32
@@ -118,6 +131,7 @@ func (c *dirCache) put(key uint32, d *parsedDir) {
 		c.m = make(map[uint32]*list.Element)
 		c.max = dirCacheMaxEntries
 	}
+	delete(c.damaged, key)
 	if len(d.list) > c.max {
 		return
 	}
@@ -140,6 +154,7 @@ func (c *dirCache) put(key uint32, d *parsedDir) {
 func (c *dirCache) forget(key uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	delete(c.damaged, key)
 	if e, ok := c.m[key]; ok {
 		c.entries -= len(e.Value.(*dirCacheItem).dir.list)
 		c.lru.Remove(e)
@@ -157,15 +172,42 @@ func (v *FS) dir(d *node) (*parsedDir, error) {
 	}
 	l, err := v.readDir(d)
 	if err != nil {
-		// Not kept: a damaged directory's parse holds only the entries of
-		// its readable sectors, and the medium may deliver the rest later.
-		// Callers that can use part of a directory (ReadDirSalvage) take
-		// it; the others fail on err.
-		return newParsedDir(l), err
+		// A damaged directory's parse holds only the entries of its
+		// readable sectors: callers that can use part of a directory (a
+		// listing, a lookup) take it, the others fail on err. Kept for
+		// lookups only.
+		p := newParsedDir(l)
+		v.dirs.putDamaged(key, p, err)
+		return p, err
 	}
 	p := newParsedDir(l)
 	v.dirs.put(key, p)
 	return p, nil
+}
+
+// lookupDir is dir for looking a name up: a damaged directory's readable
+// part, as last read, serves without reading the medium again.
+func (v *FS) lookupDir(d *node) (*parsedDir, error) {
+	if dd, ok := v.dirs.getDamaged(v.dirKey(d)); ok {
+		return dd.dir, dd.err
+	}
+	return v.dir(d)
+}
+
+func (c *dirCache) putDamaged(key uint32, p *parsedDir, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.damaged == nil || len(c.damaged) >= maxDamagedDirs {
+		c.damaged = make(map[uint32]damagedDir)
+	}
+	c.damaged[key] = damagedDir{p, err}
+}
+
+func (c *dirCache) getDamaged(key uint32) (damagedDir, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	dd, ok := c.damaged[key]
+	return dd, ok
 }
 
 // setEntry records that the short entry at byte off of directory key now

@@ -492,7 +492,7 @@ func (v *FS) resolve(name string) (*node, []uint32, error) {
 		// A directory with unreadable sectors is looked into all the
 		// same; a name not in its readable part fails with the damage
 		// (it may be in the part that was lost), not fs.ErrNotExist.
-		pd, err := v.dir(n)
+		pd, err := v.lookupDir(n)
 		if pd == nil {
 			return nil, nil, err
 		}

@@ -171,6 +171,17 @@ func TestDirectorySalvageFAT(t *testing.T) {
 	if _, err := v.Stat("D/NOSUCH.TXT"); !errors.Is(err, device.ErrBadSector) {
 		t.Errorf("a name in no readable sector: %v, want the damage (it may be in the lost part)", err)
 	}
+	// Lookups in the damaged directory do not ask for its bad sectors
+	// again (found in review: each one re-read the directory).
+	_, _, failed := fd.Counts()
+	for range 10 {
+		if _, err := v.Stat("D/LOSTSH~1.TXT"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, now := fd.Counts(); now != failed {
+		t.Errorf("10 lookups made %d more failed reads", now-failed)
+	}
 	// The strict side (and so the writer) still refuses the directory.
 	if _, err := v.ReadDir("D"); !errors.Is(err, device.ErrBadSector) {
 		t.Errorf("strict ReadDir: %v", err)
