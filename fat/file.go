@@ -331,20 +331,10 @@ func (st *fileState) runs(v *FS, off, end int64, fn func(pos, devOff, n int64) e
 		}
 		if err == nil && idx+cont > lastIdx {
 			st.endOnce.Do(func() { st.endErr = st.chain.verifyEnd(lastIdx) })
-			if err = st.endErr; err != nil {
+			if err = st.endErr; err != nil && idx < lastIdx {
 				// A damaged end fails from the last cluster on: the
-				// clusters before it are served first, as when the
-				// chain is walked a cluster at a time.
-				if lastPos := int64(lastIdx) << shift; lastPos > pos {
-					devOff := g.clusterOffset(cl) + pos&int64(g.clusterSize-1)
-					if ferr := fn(pos, devOff, min(end, lastPos)-pos); ferr != nil {
-						return &runErr{pos, ferr}
-					}
-					pos = min(end, lastPos)
-					if pos == end {
-						return nil
-					}
-				}
+				// clusters before it are served first.
+				cont, err = lastIdx-idx, nil
 			}
 		}
 		if err != nil {
