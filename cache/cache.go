@@ -180,7 +180,7 @@ const maxRun = 128
 func (c *Cache) SetHintDevice(d device.Device) { c.hint = d }
 
 // Preload reads the blocks [lo, lo+n) that are not cached yet in one device
-// request per run of missing blocks (at most maxRun blocks each), so that
+// request per run of two or more missing blocks (at most maxRun each), so that
 // a caller about to Get them one by one (a directory, a stretch of the
 // FAT) costs one request instead of one per block. It is only a hint: if a
 // run cannot be read, its blocks are dropped and each later Get reads its
@@ -200,10 +200,21 @@ func (c *Cache) Preload(lo, n int64) (ok bool) {
 		for lo < hi && c.blocks[lo] != nil {
 			lo++
 		}
+		k := lo
+		for k < hi && k-lo < maxRun && c.blocks[k] == nil {
+			k++
+		}
+		if k-lo == 1 {
+			// One block: no request saved; the Get that wants it reads
+			// it (and, failing, fails only once).
+			c.mu.Unlock()
+			lo++
+			continue
+		}
 		var run []*Block
-		for k := lo; k < hi && len(run) < maxRun && c.blocks[k] == nil; k++ {
-			b := &Block{N: k, Data: make([]byte, c.bs), ready: make(chan struct{})}
-			c.blocks[k] = b
+		for j := lo; j < k; j++ {
+			b := &Block{N: j, Data: make([]byte, c.bs), ready: make(chan struct{})}
+			c.blocks[j] = b
 			c.pinLocked(b)
 			run = append(run, b)
 		}
@@ -213,14 +224,10 @@ func (c *Cache) Preload(lo, n int64) (ok bool) {
 		}
 		lo += int64(len(run))
 		var err error
-		if len(run) == 1 {
-			_, err = dev.ReadAt(run[0].Data, run[0].N*int64(c.bs))
-		} else {
-			buf := make([]byte, len(run)*c.bs)
-			if _, err = dev.ReadAt(buf, run[0].N*int64(c.bs)); err == nil {
-				for i, b := range run {
-					copy(b.Data, buf[i*c.bs:])
-				}
+		buf := make([]byte, len(run)*c.bs)
+		if _, err = dev.ReadAt(buf, run[0].N*int64(c.bs)); err == nil {
+			for i, b := range run {
+				copy(b.Data, buf[i*c.bs:])
 			}
 		}
 		if err != nil {
@@ -229,10 +236,7 @@ func (c *Cache) Preload(lo, n int64) (ok bool) {
 		c.mu.Lock()
 		for _, b := range run {
 			if err != nil {
-				b.err = err
-				if len(run) > 1 || c.hint != nil {
-					b.err = errRunFailed // a Get reads it again, alone
-				}
+				b.err = errRunFailed // a Get reads it again, alone
 				if c.blocks[b.N] == b {
 					delete(c.blocks, b.N)
 				}
