@@ -33,7 +33,6 @@ type fileHandle struct {
 var (
 	_ gofs.FileReader    = (*fileHandle)(nil)
 	_ gofs.FileWriter    = (*fileHandle)(nil)
-	_ gofs.FileFsyncer   = (*fileHandle)(nil)
 	_ gofs.FileReleaser  = (*fileHandle)(nil)
 	_ gofs.FileAllocater = (*fileHandle)(nil)
 )
@@ -123,19 +122,6 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 	return uint32(len(data)), 0
 }
 
-// Fsync commits the volume's pending metadata and marks it clean.
-func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	m := h.n.m
-	if !m.enter() {
-		return syscall.EIO
-	}
-	defer m.leave()
-	if h.wf == nil {
-		return 0
-	}
-	return h.errno(h.wf.Sync())
-}
-
 // Release closes the driver's file.
 func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
 	h.file.Close()
@@ -192,7 +178,6 @@ var (
 	_ gofs.FileReaddirenter = (*dirHandle)(nil)
 	_ gofs.FileSeekdirer    = (*dirHandle)(nil)
 	_ gofs.FileLookuper     = (*dirHandle)(nil)
-	_ gofs.FileFsyncer      = (*dirHandle)(nil)
 )
 
 // load reads the listing. Damage after some entries is reported after
@@ -334,9 +319,4 @@ func (d *dirHandle) publish() {
 	d.n.listing = &listing{kids: d.kids}
 	d.n.mu.Unlock()
 	d.kids = nil
-}
-
-// Fsync on a directory: as on a file.
-func (d *dirHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return d.n.Fsync(ctx, nil, flags)
 }

@@ -89,9 +89,11 @@ type Server struct {
 	mountpoint string
 	done       chan struct{} // closed when the kernel has ended the session
 
-	mu     sync.Mutex
-	closed bool
-	lazy   bool
+	mu   sync.Mutex
+	lazy bool
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Mount mounts fsys on mountpoint and starts serving it. It returns once
@@ -274,14 +276,14 @@ func lazyUnmount(dir string) error {
 // unless an error made it stickily dirty). It does not close the file
 // system. Call it after Unmount or after Wait; closing a mount that the
 // kernel still has makes its files fail with EIO.
+// A second Close returns what the first did (a volume that could not be
+// synced is not reported as synced).
 func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	s.mu.Unlock()
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Server) close() error {
 	if !s.m.stop(s.m.closeTimeout) {
 		return errors.New("requests to the medium did not finish; the volume was not synced")
 	}
