@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/mediafs/mediafs"
 )
@@ -44,6 +45,9 @@ type putItem struct {
 	last   bool
 	err    error
 	free   []byte // a slab the writer may hand back once it gets here
+	// dropped (file items) is set by the writer when the file failed in
+	// the image: the reader stops reading it.
+	dropped *atomic.Bool
 }
 
 // putReader walks the sources and sends the items in order.
@@ -123,7 +127,11 @@ func (r *putReader) walk(src, target string) {
 	defer in.Close()
 	kind := putFile
 	left := fi.Size()
+	dropped := new(atomic.Bool)
 	for {
+		if dropped.Load() {
+			return // the writer gave up on this file: no more of it is read
+		}
 		// Small files share slabs; larger ones fill whole slabs, chunk by
 		// chunk. A file that grows while read is copied as it was sized.
 		n := int(min(left, putSlab))
@@ -137,7 +145,7 @@ func (r *putReader) walk(src, target string) {
 		}
 		left -= int64(k)
 		last := left <= 0 || k < n || err != nil
-		it := putItem{kind: kind, target: target, fi: fi, data: buf[:k], last: last, free: prev}
+		it := putItem{kind: kind, target: target, fi: fi, data: buf[:k], last: last, free: prev, dropped: dropped}
 		if err != nil {
 			it.err = fmt.Errorf("put %s: %w", src, err) // the copy stays, short, without the source's time
 		}
@@ -179,7 +187,6 @@ type putWriter struct {
 	f       mediafs.WritableFS
 	slabs   chan []byte
 	out     mediafs.File // the file being written; nil after a failure
-	cur     string       // its path
 	lostDir string       // a directory that could not be made: what is in it is skipped
 	ok      bool
 }
@@ -215,7 +222,6 @@ func (w *putWriter) do(it putItem) {
 		}
 	case putFile, putChunk:
 		if it.kind == putFile {
-			w.cur = it.target
 			perm := fs.FileMode(0o644)
 			if it.fi.Mode().Perm()&0o200 == 0 {
 				perm = 0o444 // read-only attribute
@@ -224,6 +230,7 @@ func (w *putWriter) do(it putItem) {
 			if w.out, err = f.OpenFile(it.target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm); err != nil {
 				w.fail(err)
 				w.out = nil
+				it.dropped.Store(true)
 			}
 		}
 		if w.out == nil {
@@ -232,6 +239,9 @@ func (w *putWriter) do(it putItem) {
 		_, err := w.out.Write(it.data)
 		if err == nil && !it.last {
 			return
+		}
+		if err != nil {
+			it.dropped.Store(true)
 		}
 		if cerr := w.out.Close(); err == nil {
 			err = cerr
@@ -242,10 +252,10 @@ func (w *putWriter) do(it putItem) {
 			return
 		}
 		if err == nil {
-			err = f.Chtimes(w.cur, it.fi.ModTime(), it.fi.ModTime())
+			err = f.Chtimes(it.target, it.fi.ModTime(), it.fi.ModTime())
 		}
 		if err != nil {
-			w.fail(fmt.Errorf("put %s: %w", mediafs.DisplayPath(w.cur), err))
+			w.fail(fmt.Errorf("put %s: %w", mediafs.DisplayPath(it.target), err))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,4 +58,40 @@ func TestPutFailures(t *testing.T) {
 		}
 	}
 	fsckClean(t, img, 0, 0)
+}
+
+// TestPutStopsReadingRefusedFile: a large host file whose copy the image
+// refuses (here its name) is not read to its end (found in review: the
+// reader read all of it, only for the writer to drop it).
+func TestPutStopsReadingRefusedFile(t *testing.T) {
+	rchar := func() int64 {
+		b, err := os.ReadFile("/proc/self/io")
+		if err != nil {
+			t.Skip("no /proc/self/io")
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "rchar: "); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				return n
+			}
+		}
+		t.Skip("no rchar in /proc/self/io")
+		return 0
+	}
+	src := filepath.Join(t.TempDir(), "bad|big.bin")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(256 << 20) // sparse: cheap to make, as costly to read
+	f.Close()
+	img := filepath.Join(t.TempDir(), "put.img")
+	mustRun(t, "mkfs", "--type", "fat16", "--size", "32M", img)
+	before := rchar()
+	if _, stderr, code := mediafsRun(t, "put", img, src, "/"); code != 1 || !strings.Contains(stderr, "bad|big.bin") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if read := rchar() - before; read > 64<<20 {
+		t.Errorf("read %d MiB of a 256 MiB file the image refused", read>>20)
+	}
 }
