@@ -78,6 +78,10 @@ func LostIn(ext, bad []Range) []Range {
 	return out
 }
 
+// Overlaps reports whether [off, off+n) meets any of bad (sorted, merged
+// ranges, as Widen returns them).
+func Overlaps(bad []Range, off, n int64) bool { return n > 0 && firstBad(bad, off, n) >= 0 }
+
 // SectorList spells sorted sector numbers with runs collapsed: "7, 9-11".
 func SectorList(secs []int64) string {
 	var b strings.Builder

@@ -27,3 +27,15 @@ func TestRanges(t *testing.T) {
 		t.Errorf("SectorList: %q", s)
 	}
 }
+
+func TestOverlaps(t *testing.T) {
+	bad := []Range{{Off: 100, Len: 50}, {Off: 400, Len: 10}}
+	for _, c := range []struct {
+		off, n int64
+		want   bool
+	}{{0, 100, false}, {0, 101, true}, {149, 1, true}, {150, 250, false}, {150, 251, true}, {410, 1000, false}, {120, 0, false}} {
+		if got := Overlaps(bad, c.off, c.n); got != c.want {
+			t.Errorf("Overlaps(%d, +%d) = %v, want %v", c.off, c.n, got, c.want)
+		}
+	}
+}

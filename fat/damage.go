@@ -79,7 +79,7 @@ func (w *damageWalk) warnf(format string, a ...any) {
 
 // isBad reports whether volume sector sec is in a bad area.
 func (w *damageWalk) isBad(sec int64) bool {
-	return len(device.LostIn([]device.Range{{Off: w.v.g.sectorOffset(sec), Len: int64(w.v.g.sectorSize)}}, w.bad)) > 0
+	return device.Overlaps(w.bad, w.v.g.sectorOffset(sec), int64(w.v.g.sectorSize))
 }
 
 // region reports a piece of metadata at volume bytes r when it is hit.
@@ -136,7 +136,7 @@ func (w *damageWalk) metadata() {
 					readable := false
 					for _, j := range copies {
 						other := g.sectorOffset(g.reserved+int64(j)*g.fatSectors) + rel
-						if j != i && len(device.LostIn([]device.Range{{Off: other, Len: ss}}, w.bad)) == 0 {
+						if j != i && !device.Overlaps(w.bad, other, ss) {
 							readable = true
 							break
 						}
