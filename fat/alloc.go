@@ -86,7 +86,6 @@ func (v *FS) ensureAlloc() error {
 		a.next = v.fsinfo.NxtFree
 	}
 	a.built = true
-	v.freedDelta = 0
 	return nil
 }
 
@@ -216,7 +215,6 @@ func (a *allocator) findRun(c uint32, n int64) (uint32, bool) {
 // zeroed), or counts them for FSInfo when the bitmap is not built.
 func (v *FS) release(cls []uint32) {
 	if !v.alloc.built {
-		v.freedDelta += int64(len(cls))
 		v.freedTotal += int64(len(cls))
 		return
 	}

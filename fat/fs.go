@@ -99,7 +99,6 @@ type FS struct {
 	mu          sync.RWMutex
 	writable    bool
 	alloc       allocator
-	freedDelta  int64 // clusters freed while the bitmap was not built, not yet in FSInfo
 	freedTotal  int64 // clusters freed while the bitmap was not built, since mount
 	freedAtScan int64 // the part of freedTotal that Info's first count holds
 	freedInHint int64 // the part of freedTotal that FSInfo's free count holds

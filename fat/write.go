@@ -264,9 +264,9 @@ func (v *FS) writeFSInfo() error {
 	switch {
 	case v.alloc.built:
 		fi.FreeCount, fi.NxtFree = uint32(v.alloc.free), v.alloc.next
-	case v.freedDelta != 0:
+	case v.freedTotal != v.freedInHint: // freed since FSInfo was last written
 		if hint, ok := v.fsinfoFree(); ok {
-			fi.FreeCount = uint32(hint + v.freedDelta)
+			fi.FreeCount = uint32(hint + v.freedTotal - v.freedInHint)
 		} else {
 			fi.FreeCount = fsInfoUnknown
 		}
@@ -287,7 +287,6 @@ func (v *FS) writeFSInfo() error {
 		v.cache.Release(b)
 	}
 	v.fsinfo = fi
-	v.freedDelta = 0
 	v.freedInHint = v.freedTotal
 	return v.flushBlocks(secs...)
 }
