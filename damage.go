@@ -3,11 +3,8 @@ package mediafs
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/mediafs/mediafs/device"
-	"github.com/mediafs/mediafs/fat"
-	"github.com/mediafs/mediafs/iso9660"
 )
 
 // DamageObject is one object that the bad areas of a rescued medium hit;
@@ -79,12 +76,8 @@ func BadAreas(m *device.Mapfile, size int64) []device.Range {
 }
 
 // damager is implemented by the drivers' file systems.
-type fatDamager interface {
-	Damage(bad []device.Range) ([]fat.Damage, []string)
-}
-
-type isoDamager interface {
-	Damage(bad []device.Range) ([]iso9660.Damage, []string)
+type damager interface {
+	Damage(bad []device.Range) ([]device.Damage, []string)
 }
 
 // Damage works out what the bad areas of mapfile m hit on f: every file
@@ -96,11 +89,12 @@ type isoDamager interface {
 // from; for a partition they are converted to the volume's.
 func Damage(f FS, m *device.Mapfile) (*DamageReport, error) {
 	var medium, vol device.Device
+	var drv damager
 	switch x := f.(type) {
 	case *fatFS:
-		medium, vol = x.dev, x.FS.Device()
+		medium, vol, drv = x.dev, x.FS.Device(), x.FS
 	case *isoFS:
-		medium, vol = x.dev, x.FS.Device()
+		medium, vol, drv = x.dev, x.FS.Device(), x.FS
 	default:
 		return nil, errors.New("damage: not a file system opened by mediafs")
 	}
@@ -118,34 +112,22 @@ func Damage(f FS, m *device.Mapfile) (*DamageReport, error) {
 			rep.InVolume += hi - lo
 		}
 	}
-	add := func(path, kind, note string, size int64, ranges []device.Range, onMedium bool, lostSectors, lostEntries int64) {
-		o := DamageObject{Path: path, Kind: kind, Size: size, Note: note, Ranges: [][2]int64{}}
-		for _, r := range ranges {
+	objs, warn := drv.Damage(bad)
+	for _, d := range objs {
+		o := DamageObject{Path: d.Path, Kind: d.Kind, Size: d.Size, Note: d.Note, Ranges: [][2]int64{}}
+		for _, r := range d.Ranges {
 			off := r.Off
-			if onMedium {
+			if d.Kind == "metadata" { // volume offsets: the medium's
 				off += base
 			}
 			o.Ranges = append(o.Ranges, [2]int64{off, r.Len})
 		}
-		if kind == "dir" {
-			o.LostSectors, o.LostEntries = &lostSectors, &lostEntries
+		if d.Kind == "dir" {
+			o.LostSectors, o.LostEntries = &d.LostSectors, &d.LostEntries
 		}
 		rep.Objects = append(rep.Objects, o)
 	}
-	switch x := f.(type) {
-	case *fatFS:
-		objs, warn := fatDamager(x.FS).Damage(bad)
-		for _, d := range objs {
-			add(d.Path, d.Kind, d.Note, d.Size, d.Ranges, d.Kind == "metadata", d.LostSectors, d.LostEntries)
-		}
-		rep.Warnings = warn
-	case *isoFS:
-		objs, warn := isoDamager(x.FS).Damage(bad)
-		for _, d := range objs {
-			add(d.Path, d.Kind, d.Note, d.Size, d.Ranges, d.Kind == "metadata", d.LostSectors, d.LostEntries)
-		}
-		rep.Warnings = warn
-	}
+	rep.Warnings = warn
 	return rep, nil
 }
 
@@ -212,9 +194,8 @@ func plural(n int64, what string) string {
 // says could not be read, as offsets in the directory (nil when the error
 // is not about unreadable sectors).
 func LostRanges(err error) []device.Range {
-	var l interface{ LostRanges() []device.Range }
-	if errors.As(err, &l) {
-		return slices.Clone(l.LostRanges())
+	if dd, ok := errors.AsType[*device.DirDamageError](err); ok {
+		return dd.LostRanges()
 	}
 	return nil
 }
@@ -223,6 +204,6 @@ func LostRanges(err error) []device.Range {
 // in part (unreadable sectors, or a cluster chain that cannot be followed):
 // the entries returned with it are those of the parts that were read.
 func IsDirDamage(err error) bool {
-	var l interface{ LostRanges() []device.Range }
-	return errors.As(err, &l)
+	_, ok := errors.AsType[*device.DirDamageError](err)
+	return ok
 }

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -101,4 +102,83 @@ func SectorList(secs []int64) string {
 		i = j + 1
 	}
 	return b.String()
+}
+
+// Damage is one object that bad areas of a medium hit, as the drivers'
+// damage walks report it: a file, a directory, or a piece of metadata.
+type Damage struct {
+	Path string // "/DIR/FILE" for files and directories; a name such as "<FAT 2>" for metadata
+	Kind string // "file", "dir" or "metadata"
+	Size int64  // bytes of the object: a file's size, a directory's allocation or length, a metadata area's length
+	// Ranges are the lost bytes: offsets in the file or directory, or
+	// byte offsets on the volume for metadata.
+	Ranges []Range
+	// LostSectors counts a directory's unreadable sectors; LostEntries
+	// the most entries they can have held (the driver says how it
+	// counts): which ones cannot be known.
+	LostSectors, LostEntries int64
+	Note                     string // what the loss means, where that is not plain
+}
+
+// DirDamageError reports a directory that a driver could read only in
+// part: some of its sectors could not be read, or (FAT) its cluster chain
+// could not be followed to its end. The entries of the sectors that were
+// read are listed all the same. It unwraps to the errors behind it, so
+// that a bad sector matches ErrBadSector.
+type DirDamageError struct {
+	// Sectors are the unreadable sectors, numbered as the device's errors
+	// number them (absolute on the medium the user named).
+	Sectors []int64
+	// Lost are the byte ranges of the directory (offsets in it) that could
+	// not be read.
+	Lost []Range
+	// Err is the first error reading a sector, nil if every sector found
+	// was read.
+	Err error
+	// Rest is set when the directory's cluster chain could not be followed
+	// past what was read (a FAT sector that cannot be read): the rest of
+	// the directory, and its length, are unknown.
+	Rest error
+}
+
+func (e *DirDamageError) Error() string {
+	if e.Err == nil {
+		return "directory damaged: its cluster chain cannot be followed: " + e.Rest.Error()
+	}
+	msg := "directory damaged: " + e.Err.Error()
+	if len(e.Sectors) > 1 {
+		msg += " (unreadable sectors: " + SectorList(e.Sectors) + ")"
+	}
+	if e.Rest != nil {
+		msg += "; the rest of it cannot be found: " + e.Rest.Error()
+	}
+	return msg
+}
+
+func (e *DirDamageError) Unwrap() []error {
+	var out []error
+	for _, err := range []error{e.Err, e.Rest} {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
+// LostRanges returns the byte ranges of the directory that could not be
+// read, as offsets in the directory.
+func (e *DirDamageError) LostRanges() []Range { return slices.Clone(e.Lost) }
+
+// Add records that reading sector sec (the one err names, if it names one),
+// which held the directory's bytes [off, off+n), failed with err.
+func (e *DirDamageError) Add(err error, sec, off, n int64) {
+	if e.Err == nil {
+		e.Err = err
+	}
+	var se *SectorError
+	if errors.As(err, &se) {
+		sec = se.Sector
+	}
+	e.Sectors = append(e.Sectors, sec)
+	e.Lost = AppendRange(e.Lost, off, n)
 }

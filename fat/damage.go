@@ -8,21 +8,10 @@ import (
 	"github.com/mediafs/mediafs/device"
 )
 
-// Damage is one object that bad areas of the medium hit: a file, a
-// directory, or a piece of metadata.
-type Damage struct {
-	Path string // "/DIR/FILE" for files and directories; a name such as "<FAT 2>" for metadata
-	Kind string // "file", "dir" or "metadata"
-	Size int64  // bytes of the object: a file's size, a directory's allocation, a metadata area's length
-	// Ranges are the lost bytes: offsets in the file or directory, or
-	// byte offsets on the volume for metadata.
-	Ranges []device.Range
-	// LostSectors counts a directory's unreadable sectors; LostEntries
-	// the 32-byte entry slots in them. Every slot may have held an entry
-	// (a long name takes several); which ones cannot be known.
-	LostSectors, LostEntries int64
-	Note                     string // what the loss means, where that is not plain
-}
+// Damage is one object that bad areas of the medium hit. For a FAT
+// directory, LostEntries counts the 32-byte entry slots in its unreadable
+// sectors: every slot may have held an entry (a long name takes several).
+type Damage = device.Damage
 
 // maxDamageDepth bounds the directory nesting the damage walk follows (a
 // 260-character path holds at most 130 levels).

@@ -1,61 +1,13 @@
 package fat
 
 import (
-	"errors"
-	"slices"
-
 	"github.com/mediafs/mediafs/device"
 )
 
-// DirDamageError reports a directory that could be read only in part: some
-// of its sectors could not be read, or its cluster chain could not be
-// followed to its end. The entries of the sectors that were read are listed
-// all the same. It unwraps to the errors behind it, so that a bad sector
-// matches device.ErrBadSector.
-type DirDamageError struct {
-	// Sectors are the unreadable sectors, numbered as the device's errors
-	// number them (absolute on the medium the user named).
-	Sectors []int64
-	// Lost are the byte ranges of the directory (offsets in it) that could
-	// not be read.
-	Lost []device.Range
-	// Err is the first error reading a sector, nil if every sector found
-	// was read.
-	Err error
-	// Rest is set when the directory's cluster chain could not be followed
-	// past what was read (a FAT sector that cannot be read): the rest of
-	// the directory, and its length, are unknown.
-	Rest error
-}
-
-func (e *DirDamageError) Error() string {
-	var msg string
-	if e.Err != nil {
-		msg = "directory damaged: " + e.Err.Error()
-		if len(e.Sectors) > 1 {
-			msg += " (unreadable sectors: " + device.SectorList(e.Sectors) + ")"
-		}
-		if e.Rest != nil {
-			msg += "; the rest of it cannot be found: " + e.Rest.Error()
-		}
-		return msg
-	}
-	return "directory damaged: its cluster chain cannot be followed: " + e.Rest.Error()
-}
-
-func (e *DirDamageError) Unwrap() []error {
-	var out []error
-	for _, err := range []error{e.Err, e.Rest} {
-		if err != nil {
-			out = append(out, err)
-		}
-	}
-	return out
-}
-
-// LostRanges returns the byte ranges of the directory that could not be
-// read, as offsets in the directory.
-func (e *DirDamageError) LostRanges() []device.Range { return slices.Clone(e.Lost) }
+// DirDamageError reports a directory that could be read only in part (see
+// device.DirDamageError); Rest is set when its cluster chain could not be
+// followed past what was read.
+type DirDamageError = device.DirDamageError
 
 // dirReader parses a directory sector by sector, going past sectors that
 // cannot be read. An unreadable sector breaks any long-name run that
@@ -109,15 +61,7 @@ func (r *dirReader) bad(err error, sec, n int64) {
 	if r.damage == nil {
 		r.damage = &DirDamageError{}
 	}
-	if r.damage.Err == nil {
-		r.damage.Err = err
-	}
-	var se *device.SectorError
-	if errors.As(err, &se) {
-		sec = se.Sector
-	}
-	r.damage.Sectors = append(r.damage.Sectors, sec)
-	r.damage.Lost = device.AppendRange(r.damage.Lost, r.pos, n)
+	r.damage.Add(err, sec, r.pos, n)
 	r.pos += n
 	r.p.reset()
 }

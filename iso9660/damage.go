@@ -1,54 +1,17 @@
 package iso9660
 
 import (
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/mediafs/mediafs/device"
 )
 
 // DirDamageError reports a directory some of whose sectors could not be
-// read. The records of its other sectors are listed all the same: a
-// directory record never crosses a logical sector (ECMA-119 6.8.1.1), so
-// every readable sector holds whole records. It unwraps to the first media
-// error, a *device.SectorError, so that it matches device.ErrBadSector.
-type DirDamageError struct {
-	// Sectors are the unreadable 2048-byte sectors, numbered as the
-	// device's errors number them (absolute on the medium the user named).
-	Sectors []int64
-	// Lost are the byte ranges of the directory (offsets in it) that could
-	// not be read.
-	Lost []device.Range
-	// Err is the first media error.
-	Err error
-}
-
-func (e *DirDamageError) Error() string {
-	msg := "directory damaged: " + e.Err.Error()
-	if len(e.Sectors) > 1 {
-		msg += " (unreadable sectors: " + device.SectorList(e.Sectors) + ")"
-	}
-	return msg
-}
-
-func (e *DirDamageError) Unwrap() error { return e.Err }
-
-// LostRanges returns the byte ranges of the directory that could not be
-// read, as offsets in the directory.
-func (e *DirDamageError) LostRanges() []device.Range { return slices.Clone(e.Lost) }
-
-// add records an unreadable sector sec (the one the error names, if it
-// names one) that held the directory's bytes [off, off+n).
-func (e *DirDamageError) add(err error, sec, off, n int64) {
-	var se *device.SectorError
-	if errors.As(err, &se) {
-		sec = se.Sector
-	}
-	e.Sectors = append(e.Sectors, sec)
-	e.Lost = device.AppendRange(e.Lost, off, n)
-}
+// read (see device.DirDamageError). The records of its other sectors are
+// listed all the same: a directory record never crosses a logical sector
+// (ECMA-119 6.8.1.1), so every readable sector holds whole records.
+type DirDamageError = device.DirDamageError
 
 // region is a piece of metadata on the medium, recorded while mounting, for
 // Damage.
@@ -114,22 +77,11 @@ func (f *FS) addPathTableRegions() {
 	}
 }
 
-// Damage is one object that bad areas of the medium hit: a file, a
-// directory, or a piece of metadata.
-type Damage struct {
-	Path string // "/DIR/FILE" for files and directories; a name such as "<L path table>" for metadata
-	Kind string // "file", "dir" or "metadata"
-	Size int64  // bytes of the object: a file's size, a directory's length, a metadata area's length
-	// Ranges are the lost bytes: offsets in the file or directory, or
-	// byte offsets on the medium for metadata.
-	Ranges []device.Range
-	// LostSectors counts a directory's unreadable 2048-byte sectors;
-	// LostEntries is the most directory records they can have held (one
-	// per 34 bytes, the smallest record, ECMA-119 9.1): which and how many
-	// cannot be known.
-	LostSectors, LostEntries int64
-	Note                     string // what the loss means, where that is not plain
-}
+// Damage is one object that bad areas of the medium hit. For an ISO 9660
+// directory, LostSectors counts unreadable 2048-byte sectors, and
+// LostEntries the most directory records they can have held (one per 34
+// bytes, the smallest record, ECMA-119 9.1).
+type Damage = device.Damage
 
 // minRecordLen is the length of the smallest directory record (ECMA-119
 // 9.1: 33 bytes and a one-byte identifier).

@@ -288,9 +288,9 @@ func (f *FS) readListing(d *node) *dirListing {
 	start := f.g.blockToByte(d.sections[0].Block)
 	bad := func(from, to int64, err error) {
 		if damage == nil {
-			damage = &DirDamageError{Err: err}
+			damage = &DirDamageError{}
 		}
-		damage.add(err, byteToSector(from), from-start, to-from)
+		damage.Add(err, byteToSector(from), from-start, to-from)
 		dropPending()
 	}
 	err := f.scanDirTolerant(d.sections[0].Block, d.size, func(rec dirRecord, off int64) error {
