@@ -171,7 +171,9 @@ type dirHandle struct {
 	lastID   *ident
 	lastPath string
 
-	kids []*node // the nodes READDIRPLUS made, in order (for read-ahead)
+	kids []*node  // the nodes READDIRPLUS made, in order (for read-ahead)
+	done *listing // the listing published, until the read-ahead saw it
+	ends int      // times the end of the listing was handed out
 }
 
 var (
@@ -219,8 +221,16 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*gofuse.DirEntry, syscall.E
 	if !m.enter() {
 		return nil, syscall.EIO
 	}
-	defer m.leave()
-	return d.readdirentLocked()
+	de, errno := d.readdirentLocked()
+	m.leave()
+	if de == nil && errno == 0 && d.done != nil && d.ends > 1 {
+		// The kernel asks again after the last entry: it has made the
+		// inodes of the entries by now, so their pages can be pushed.
+		l := d.done
+		d.done = nil
+		m.pre.listed(l)
+	}
+	return de, errno
 }
 
 // readdirentLocked hands out the next entry; the caller holds the gate.
@@ -266,6 +276,7 @@ func (d *dirHandle) readdirentLocked() (*gofuse.DirEntry, syscall.Errno) {
 			d.err = nil
 			return nil, Errno(err)
 		}
+		d.ends++
 		d.publish()
 		return nil, 0
 	}
@@ -283,7 +294,7 @@ func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	}
 	defer m.leave()
 	if off == 0 {
-		d.kids = nil
+		d.kids, d.done, d.ends = nil, nil, 0
 		return d.load()
 	}
 	d.pos = int(min(off, uint64(len(d.ents)+2)))
@@ -315,8 +326,9 @@ func (d *dirHandle) publish() {
 	if d.n.m.pre == nil || d.kids == nil {
 		return
 	}
+	l := &listing{kids: d.kids}
 	d.n.mu.Lock()
-	d.n.listing = &listing{kids: d.kids}
+	d.n.listing = l
 	d.n.mu.Unlock()
-	d.kids = nil
+	d.kids, d.done = nil, l
 }

@@ -503,8 +503,12 @@ func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int
 		return nil, errno
 	}
 	res, errno := h.Read(ctx, dest, off)
-	if errno == 0 && off == 0 && n.m.pre != nil {
-		n.m.pre.afterRead(n)
+	if errno == 0 && n.m.pre != nil {
+		if off == 0 {
+			n.m.pre.afterRead(n)
+		} else {
+			n.m.pre.lastRead.Store(time.Now().UnixNano())
+		}
 	}
 	return res, errno
 }

@@ -387,10 +387,7 @@ func TestReadAhead(t *testing.T) {
 		files[fmt.Sprintf("small/f%02d.txt", i)] = payload(i, 100+i*997)
 	}
 	src := writeTree(t, files, false)
-	for _, im := range []image{
-		{name: "iso", img: buildISO(t, src, mkiso.Options{RockRidge: true})},
-		{name: "fat", img: buildFAT(t, "fat16", 24<<20, src)},
-	} {
+	for _, im := range isoAndFAT(t, src) {
 		t.Run(im.name, func(t *testing.T) {
 			mnt, srv := mountFS(t, openRO(t, im.img), Options{})
 			if _, err := os.ReadDir(filepath.Join(mnt, "small")); err != nil {
@@ -399,28 +396,108 @@ func TestReadAhead(t *testing.T) {
 			if got, err := os.ReadFile(filepath.Join(mnt, "small/f00.txt")); err != nil || !bytes.Equal(got, files["small/f00.txt"]) {
 				t.Fatalf("f00: %v", err)
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for srv.m.pre.pushed.Load() < 19 && time.Now().Before(deadline) {
-				time.Sleep(5 * time.Millisecond)
-			}
-			if n := srv.m.pre.pushed.Load(); n != 19 {
-				t.Fatalf("%d files read ahead, want 19", n)
-			}
-			before := srv.m.reads.Load()
+			waitPushed(t, srv.m.pre, 19)
+			var names []string
 			for i := 1; i < 20; i++ {
-				name := fmt.Sprintf("small/f%02d.txt", i)
-				if got, err := os.ReadFile(filepath.Join(mnt, name)); err != nil || !bytes.Equal(got, files[name]) {
-					t.Errorf("%s: %d bytes, %v", name, len(got), err)
-				}
+				names = append(names, fmt.Sprintf("small/f%02d.txt", i))
 			}
-			if n := srv.m.reads.Load() - before; n != 0 {
-				t.Errorf("reading the files read ahead made %d READ requests", n)
-			}
+			readCached(t, srv, mnt, files, names)
 			// Nothing is read ahead for a directory nobody reads from.
 			os.ReadDir(filepath.Join(mnt, "big"))
 			if n := srv.m.pre.pushed.Load(); n != 19 {
 				t.Errorf("listing a directory read %d files ahead", n-19)
 			}
 		})
+	}
+}
+
+// TestReadAheadListing checks the two ways a window starts before its
+// files are asked for: the first files after the one read are pushed
+// before that read is answered, and while a tree is being read, listing a
+// directory pushes its first files before the listing ends, so that not
+// even its first file waits for a READ. Listing a directory with no file
+// read lately pushes nothing.
+func TestReadAheadListing(t *testing.T) {
+	needFUSE(t)
+	files := map[string][]byte{}
+	for _, d := range []string{"a", "b", "c"} {
+		for i := 0; i < 5; i++ {
+			files[fmt.Sprintf("%s/f%d.txt", d, i)] = payload(len(files), 200+i*811)
+		}
+	}
+	src := writeTree(t, files, false)
+	for _, im := range isoAndFAT(t, src) {
+		t.Run(im.name, func(t *testing.T) {
+			mnt, srv := mountFS(t, openRO(t, im.img), Options{})
+			pre := srv.m.pre
+			for _, d := range []string{"c", "a"} {
+				if _, err := os.ReadDir(filepath.Join(mnt, d)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := pre.pushed.Load(); n != 0 {
+				t.Fatalf("listing with no file read lately pushed %d files", n)
+			}
+			if _, err := os.ReadFile(filepath.Join(mnt, "a/f0.txt")); err != nil {
+				t.Fatal(err)
+			}
+			// The head of the window is in before the read's answer.
+			if n := pre.pushed.Load(); n < headPushes {
+				t.Fatalf("%d files pushed when the first read returned, want at least %d", n, headPushes)
+			}
+			waitPushed(t, pre, 4)
+			if _, err := os.ReadDir(filepath.Join(mnt, "b")); err != nil {
+				t.Fatal(err)
+			}
+			if n := pre.pushed.Load(); n < 4+headPushes {
+				t.Fatalf("%d files pushed when the listing of b ended, want at least %d", n, 4+headPushes)
+			}
+			waitPushed(t, pre, 9)
+			var names []string
+			for i := 0; i < 5; i++ {
+				names = append(names, fmt.Sprintf("b/f%d.txt", i))
+			}
+			readCached(t, srv, mnt, files, names)
+		})
+	}
+}
+
+// headPushes is how many files a window pushes before answering (the
+// test's own copy of prefetchHead, so that it also runs against a
+// prefetcher without a head).
+const headPushes = 2
+
+// waitPushed waits until the read-ahead has pushed want files in all.
+func waitPushed(t *testing.T, pre *prefetcher, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for pre.pushed.Load() < want && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := pre.pushed.Load(); n != want {
+		t.Fatalf("%d files read ahead, want %d", n, want)
+	}
+}
+
+// readCached reads files the read-ahead pushed: they must read right, and
+// without a single READ request.
+func readCached(t *testing.T, srv *Server, mnt string, files map[string][]byte, names []string) {
+	t.Helper()
+	before := srv.m.reads.Load()
+	for _, name := range names {
+		if got, err := os.ReadFile(filepath.Join(mnt, name)); err != nil || !bytes.Equal(got, files[name]) {
+			t.Errorf("%s: %d bytes, %v", name, len(got), err)
+		}
+	}
+	if n := srv.m.reads.Load() - before; n != 0 {
+		t.Errorf("reading the files read ahead made %d READ requests", n)
+	}
+}
+
+// isoAndFAT masters src as a Rock Ridge ISO and as a FAT16 image.
+func isoAndFAT(t *testing.T, src string) []image {
+	return []image{
+		{name: "iso", img: buildISO(t, src, mkiso.Options{RockRidge: true})},
+		{name: "fat", img: buildFAT(t, "fat16", 24<<20, src)},
 	}
 }
