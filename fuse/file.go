@@ -166,10 +166,11 @@ type dirHandle struct {
 
 	// The entry handed out last, for the LOOKUP that READDIRPLUS makes of
 	// it right after.
-	lastName string
-	lastFI   fs.FileInfo
-	lastID   *ident
-	lastPath string
+	lastName   string
+	lastFI     fs.FileInfo
+	lastID     *ident
+	lastPath   string
+	lastTarget string
 
 	kids []*node  // the nodes READDIRPLUS made, in order (for read-ahead)
 	done *listing // the listing published, until the read-ahead saw it
@@ -267,9 +268,10 @@ func (d *dirHandle) readdirentLocked() (*gofuse.DirEntry, syscall.Errno) {
 				fi = cur
 			}
 		}
-		id := m.inos.get(keyOf(fi, m.linkTarget(p, fi), p))
+		target := m.linkTarget(p, fi)
+		id := m.inos.get(keyOf(fi, target, p))
 		de = gofuse.DirEntry{Name: e.Name(), Mode: typeBits(fi.Mode()), Ino: id.ino}
-		d.lastName, d.lastFI, d.lastID, d.lastPath = e.Name(), fi, id, p
+		d.lastName, d.lastFI, d.lastID, d.lastPath, d.lastTarget = e.Name(), fi, id, p, target
 	default:
 		if d.err != nil {
 			err := d.err
@@ -312,7 +314,7 @@ func (d *dirHandle) Lookup(ctx context.Context, name string, out *gofuse.EntryOu
 		return nil, syscall.EIO
 	}
 	defer m.leave()
-	ch := d.n.newChild(ctx, d.lastPath, d.lastFI, d.lastID, out)
+	ch := d.n.newChild(ctx, d.lastPath, d.lastFI, d.lastTarget, d.lastID, out)
 	if m.pre != nil {
 		if c, ok := ch.Operations().(*node); ok {
 			d.kids = append(d.kids, c)

@@ -276,10 +276,10 @@ func (m *mount) countSubdirs(p string, fi fs.FileInfo) int {
 }
 
 // newChild makes (or finds, through go-fuse's table) the node of the file
-// fi describes, at path p in directory n, and fills out.
-func (n *node) newChild(ctx context.Context, p string, fi fs.FileInfo, id *ident, out *gofuse.EntryOut) *gofs.Inode {
+// fi describes, at path p in directory n (target: its link target, if it
+// is a symbolic link), and fills out.
+func (n *node) newChild(ctx context.Context, p string, fi fs.FileInfo, target string, id *ident, out *gofuse.EntryOut) *gofs.Inode {
 	m := n.m
-	target := m.linkTarget(p, fi)
 	if id == nil {
 		id = m.inos.get(keyOf(fi, target, p))
 	}
@@ -308,7 +308,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*
 		}
 		return nil, e
 	}
-	return n.newChild(ctx, p, fi, nil, out), 0
+	return n.newChild(ctx, p, fi, m.linkTarget(p, fi), nil, out), 0
 }
 
 // stat describes the node: from its open file if the kernel gave one (the
@@ -705,7 +705,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		f.Close()
 		return nil, nil, 0, Errno(err)
 	}
-	ch := n.newChild(ctx, p, fi, nil, out)
+	ch := n.newChild(ctx, p, fi, m.linkTarget(p, fi), nil, out)
 	h, errno := m.newHandle(ch.Operations().(*node), f, f)
 	if errno != 0 {
 		f.Close()
@@ -731,7 +731,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *gofuse.
 	if err != nil {
 		return nil, Errno(err)
 	}
-	return n.newChild(ctx, p, fi, nil, out), 0
+	return n.newChild(ctx, p, fi, m.linkTarget(p, fi), nil, out), 0
 }
 
 // Unlink removes a file (not a directory).

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -499,5 +500,52 @@ func isoAndFAT(t *testing.T, src string) []image {
 	return []image{
 		{name: "iso", img: buildISO(t, src, mkiso.Options{RockRidge: true})},
 		{name: "fat", img: buildFAT(t, "fat16", 24<<20, src)},
+	}
+}
+
+// countLinks counts the symbolic-link targets a mount reads.
+type countLinks struct {
+	mediafs.FS
+	links mediafs.LinkFS
+	reads atomic.Int64
+}
+
+func (c *countLinks) Lstat(name string) (fs.FileInfo, error) { return c.links.Lstat(name) }
+
+func (c *countLinks) ReadLink(name string) (string, error) {
+	c.reads.Add(1)
+	return c.links.ReadLink(name)
+}
+
+// TestListingReadsLinkOnce lists a directory with symbolic links: the
+// listing (READDIRPLUS: an entry and its lookup) reads each target once,
+// and the targets are right.
+func TestListingReadsLinkOnce(t *testing.T) {
+	needFUSE(t)
+	src := writeTree(t, map[string][]byte{"README.TXT": []byte("hello\n"), "docs/a.txt": []byte("a\n")}, true)
+	fsys := openRO(t, buildISO(t, src, mkiso.Options{RockRidge: true}))
+	c := &countLinks{FS: fsys, links: fsys.(mediafs.LinkFS)}
+	mnt, _ := mountFS(t, c, Options{})
+	ents, err := os.ReadDir(filepath.Join(mnt, "docs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := c.reads.Load()
+	links := 0
+	for _, e := range ents {
+		if e.Type()&fs.ModeSymlink == 0 {
+			continue
+		}
+		links++
+		want, _ := os.Readlink(filepath.Join(src, "docs", e.Name()))
+		if got, err := os.Readlink(filepath.Join(mnt, "docs", e.Name())); err != nil || got != want {
+			t.Errorf("%s: target %q, %v; want %q", e.Name(), got, err, want)
+		}
+	}
+	if links != 2 {
+		t.Fatalf("%d symbolic links listed, want 2", links)
+	}
+	if listed != int64(links) {
+		t.Errorf("listing %d symbolic links read their targets %d times", links, listed)
 	}
 }
