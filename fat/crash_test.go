@@ -52,10 +52,14 @@ func TestCrashEveryWrite(t *testing.T) {
 			writeAll(t, v0, "d/victim with long name.txt", randBytes(2, 3000))
 			// A file already on the medium that the scenario appends to,
 			// and enough clusters after it that the appended ones' FAT
-			// entries fall in another FAT sector than its last one.
+			// entries fall two FAT sectors past its last one: with a clean
+			// sector between them, the cache writes the link and the new
+			// chain in two requests, so that a crash can fall between them
+			// (adjacent dirty sectors go out in one, and then linkFrom's
+			// ordering was never tested: the test passed without it).
 			writeAll(t, v0, "grow.bin", randBytes(4, 3000))
 			perSector := c.ss * 8 / map[string]int{"fat12": 12, "fat16": 16, "fat32": 32}[c.typ]
-			writeAll(t, v0, "filler.bin", randBytes(6, (perSector+16)*v0.g.clusterSize))
+			writeAll(t, v0, "filler.bin", randBytes(6, (2*perSector+16)*v0.g.clusterSize))
 			if err := v0.Close(); err != nil {
 				t.Fatal(err)
 			}
