@@ -122,7 +122,16 @@ func Mount(mountpoint string, fsys mediafs.FS, o Options) (*Server, error) {
 		return nil, err
 	}
 	opts := m.goFuseOptions(o, root)
-	srv, err := gofs.Mount(abs, root, opts)
+	var raw gofuse.RawFileSystem = gofs.NewNodeFS(root, opts)
+	if !m.writable {
+		m.lists = newListingFS(raw)
+		raw = m.lists
+	}
+	srv, err := gofuse.NewServer(raw, abs, &opts.MountOptions)
+	if err == nil {
+		go srv.Serve()
+		err = srv.WaitMount()
+	}
 	if err != nil {
 		m.closeHost()
 		return nil, fmt.Errorf("mounting on %s: %w", abs, err)

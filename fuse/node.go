@@ -29,6 +29,7 @@ type mount struct {
 	inos     *inoTable
 	host     *hostData    // read-only mounts of plain image files: splice source
 	pre      *prefetcher  // read-only mounts of plain image files: small-file read-ahead
+	lists    *listingFS   // read-only mounts: listings without OPENDIR
 	spliced  atomic.Int64 // reads answered from the image file by splice
 	reads    atomic.Int64 // READ requests served
 
@@ -461,7 +462,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	return h, gofuse.FOPEN_KEEP_CACHE, 0
 }
 
-// OpendirHandle opens a directory: its listing is read once, here.
+// OpendirHandle opens a directory: its listing is read once, here. On a
+// read-only mount the kernel does not send OPENDIR (see listingFS), which
+// opens the handle at the directory's first READDIR(PLUS) instead.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	m := n.m
 	if !m.enter() {
