@@ -44,8 +44,8 @@
 // first ENOSYS, FLUSH) again and to keep file pages (FUSE's no_open,
 // whose default is FOPEN_KEEP_CACHE): a file is read through its node's
 // own open file, opened at the first read, which saves two round trips per
-// file. OPENDIR gets ENOSYS too (FUSE's no_opendir): a listing's handle is
-// opened at its first READDIRPLUS and closed when it ends (listingFS). Reads of a plain image file are answered by splicing the file's
+// file. OPENDIR gets ENOSYS too (FUSE's no_opendir): each READDIRPLUS
+// opens a handle of its own, from the listing the node keeps (listingFS). Reads of a plain image file are answered by splicing the file's
 // bytes straight from the image (its own page cache) into /dev/fuse,
 // without a copy through this process; the first read of a small file
 // also pushes the small files after it in its directory's listing into

@@ -155,14 +155,15 @@ func (h *fileHandle) Allocate(ctx context.Context, off, size uint64, mode uint32
 	return 0
 }
 
-// dirHandle is an open directory: the listing read at opendir (and again
-// at rewinddir), with "." and "..".
+// dirHandle is an open directory: the listing read at opendir (read-only
+// mounts: at its first request) and again at rewinddir, with "." and "..".
 type dirHandle struct {
-	n    *node
-	ents []fs.DirEntry
-	err  error // what ended the listing early, reported after its entries
-	pos  int   // next entry: 0 ".", 1 "..", 2+i ents[i]
-	gen  int64 // the mount's change count when the listing was read
+	n      *node
+	loaded bool
+	ents   []fs.DirEntry
+	err    error // what ended the listing early, reported after its entries
+	pos    int   // next entry: 0 ".", 1 "..", 2+i ents[i]
+	gen    int64 // the mount's change count when the listing was read
 
 	// The entry handed out last, for the LOOKUP that READDIRPLUS makes of
 	// it right after.
@@ -172,9 +173,9 @@ type dirHandle struct {
 	lastPath   string
 	lastTarget string
 
-	kids []*node  // the nodes READDIRPLUS made, in order (for read-ahead)
-	done *listing // the listing published, until the read-ahead saw it
-	ends int      // times the end of the listing was handed out
+	lastIdx int // its index in ents
+
+	handed int // entries handed out through this handle
 }
 
 var (
@@ -185,14 +186,38 @@ var (
 
 // load reads the listing. Damage after some entries is reported after
 // them, so that ls shows what can be read and then the error.
-func (d *dirHandle) load() syscall.Errno {
-	p := d.n.path()
-	ents, err := readDirInOrder(d.n.m.fsys, p)
+//
+// On read-only mounts, which open a handle per READDIRPLUS (see
+// listingFS), the node keeps the listing, with its damage if any: a
+// request that goes on with a listing (fresh is false) uses it, and one
+// that starts a listing reads a damaged directory afresh, since the medium
+// may give the sector on a later try. Its damage is reported after its
+// entries to every listing, whichever request reaches the end.
+func (d *dirHandle) load(fresh bool) syscall.Errno {
+	n, m := d.n, d.n.m
+	d.loaded, d.pos, d.gen = true, 0, m.gen.Load()
+	if !m.writable {
+		n.mu.Lock()
+		ents, err := n.ents, n.entsErr
+		n.mu.Unlock()
+		if ents != nil && !(fresh && err != nil) {
+			d.ents, d.err = ents, err
+			return 0
+		}
+	}
+	ents, err := readDirInOrder(m.fsys, n.path())
 	if err != nil && len(ents) == 0 {
 		return Errno(err)
 	}
-	d.ents, d.err, d.pos = ents, err, 0
-	d.gen = d.n.m.gen.Load()
+	if ents == nil {
+		ents = []fs.DirEntry{} // read, and empty
+	}
+	d.ents, d.err = ents, err
+	if !m.writable {
+		n.mu.Lock()
+		n.ents, n.entsErr = ents, err
+		n.mu.Unlock()
+	}
 	return 0
 }
 
@@ -222,14 +247,26 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*gofuse.DirEntry, syscall.E
 	if !m.enter() {
 		return nil, syscall.EIO
 	}
-	de, errno := d.readdirentLocked()
+	var de *gofuse.DirEntry
+	errno := syscall.Errno(0)
+	if !d.loaded {
+		errno = d.load(d.pos == 0)
+	}
+	if errno == 0 {
+		de, errno = d.readdirentLocked()
+	}
 	m.leave()
-	if de == nil && errno == 0 && d.done != nil && d.ends > 1 {
-		// The kernel asks again after the last entry: it has made the
-		// inodes of the entries by now, so their pages can be pushed.
-		l := d.done
-		d.done = nil
-		m.pre.listed(l)
+	if de == nil && errno == 0 && d.handed == 0 && m.pre != nil {
+		// A request that starts at the end: the kernel asks again after
+		// the last entry, and has made the entries' inodes by now, so
+		// their pages can be pushed. (Read-only mounts, the only ones
+		// with read-ahead, open a handle per request.)
+		d.n.mu.Lock()
+		l := d.n.listing
+		d.n.mu.Unlock()
+		if l != nil {
+			m.pre.listed(l)
+		}
 	}
 	return de, errno
 }
@@ -272,13 +309,14 @@ func (d *dirHandle) readdirentLocked() (*gofuse.DirEntry, syscall.Errno) {
 		id := m.inos.get(keyOf(fi, target, p))
 		de = gofuse.DirEntry{Name: e.Name(), Mode: typeBits(fi.Mode()), Ino: id.ino}
 		d.lastName, d.lastFI, d.lastID, d.lastPath, d.lastTarget = e.Name(), fi, id, p, target
+		d.lastIdx = i - 2
+		d.handed++
 	default:
 		if d.err != nil {
 			err := d.err
 			d.err = nil
 			return nil, Errno(err)
 		}
-		d.ends++
 		d.publish()
 		return nil, 0
 	}
@@ -296,8 +334,12 @@ func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	}
 	defer m.leave()
 	if off == 0 {
-		d.kids, d.done, d.ends = nil, nil, 0
-		return d.load()
+		return d.load(true)
+	}
+	if !d.loaded {
+		if errno := d.load(false); errno != 0 {
+			return errno
+		}
 	}
 	d.pos = int(min(off, uint64(len(d.ents)+2)))
 	return 0
@@ -317,20 +359,39 @@ func (d *dirHandle) Lookup(ctx context.Context, name string, out *gofuse.EntryOu
 	ch := d.n.newChild(ctx, d.lastPath, d.lastFI, d.lastTarget, d.lastID, out)
 	if m.pre != nil {
 		if c, ok := ch.Operations().(*node); ok {
-			d.kids = append(d.kids, c)
+			d.n.noteKid(d.lastIdx, len(d.ents), c)
 		}
 	}
 	return ch, 0
 }
 
-// publish hands a complete listing to the directory's node, for read-ahead.
+// noteKid records the node READDIRPLUS made for entry i of the directory's
+// n-entry listing, for read-ahead.
+func (n *node) noteKid(i, entries int, c *node) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.kids) != entries {
+		n.kids = make([]*node, entries)
+	}
+	n.kids[i] = c
+}
+
+// publish hands the nodes READDIRPLUS made for the directory's entries,
+// in listing order, to the read-ahead, when a listing reaches its end.
 func (d *dirHandle) publish() {
-	if d.n.m.pre == nil || d.kids == nil {
+	n := d.n
+	if n.m.pre == nil {
 		return
 	}
-	l := &listing{kids: d.kids}
-	d.n.mu.Lock()
-	d.n.listing = l
-	d.n.mu.Unlock()
-	d.kids, d.done = nil, l
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var kids []*node
+	for _, c := range n.kids {
+		if c != nil {
+			kids = append(kids, c)
+		}
+	}
+	if kids != nil {
+		n.listing = &listing{kids: kids}
+	}
 }

@@ -124,7 +124,7 @@ func Mount(mountpoint string, fsys mediafs.FS, o Options) (*Server, error) {
 	opts := m.goFuseOptions(o, root)
 	var raw gofuse.RawFileSystem = gofs.NewNodeFS(root, opts)
 	if !m.writable {
-		m.lists = newListingFS(raw)
+		m.lists = &listingFS{RawFileSystem: raw}
 		raw = m.lists
 	}
 	srv, err := gofuse.NewServer(raw, abs, &opts.MountOptions)

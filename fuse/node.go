@@ -174,11 +174,14 @@ type node struct {
 	id *ident
 
 	mu      sync.Mutex
-	attr    gofuse.Attr // as last reported
-	subdirs int         // directories: subdirectories, -1 when not counted
-	shared  *fileHandle // read-only mounts: the file, opened at the first read
-	listing *listing    // directories: the last complete READDIRPLUS listing
-	cached  atomic.Bool // files: read, or pushed into the kernel's cache
+	attr    gofuse.Attr   // as last reported
+	subdirs int           // directories: subdirectories, -1 when not counted
+	shared  *fileHandle   // read-only mounts: the file, opened at the first read
+	listing *listing      // directories: the last complete READDIRPLUS listing
+	ents    []fs.DirEntry // directories of read-only mounts: the listing read last
+	entsErr error         // and the damage that cut it short
+	kids    []*node       // directories: the nodes READDIRPLUS made, by entry
+	cached  atomic.Bool   // files: read, or pushed into the kernel's cache
 }
 
 var (
@@ -462,9 +465,10 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	return h, gofuse.FOPEN_KEEP_CACHE, 0
 }
 
-// OpendirHandle opens a directory: its listing is read once, here. On a
-// read-only mount the kernel does not send OPENDIR (see listingFS), which
-// opens the handle at the directory's first READDIR(PLUS) instead.
+// OpendirHandle opens a directory. On a writable mount its listing is read
+// once, here. On a read-only mount the kernel does not send OPENDIR (see
+// listingFS), which opens a handle for each READDIR(PLUS) instead, and
+// the listing is read (or taken from the node) at the handle's first use.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	m := n.m
 	if !m.enter() {
@@ -472,8 +476,10 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle
 	}
 	defer m.leave()
 	d := &dirHandle{n: n}
-	if errno := d.load(); errno != 0 {
-		return nil, 0, errno
+	if m.writable {
+		if errno := d.load(true); errno != 0 {
+			return nil, 0, errno
+		}
 	}
 	flag := uint32(0)
 	if !m.writable {

@@ -1,7 +1,6 @@
 package fuse
 
 import (
-	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -16,37 +15,28 @@ import (
 // (7.29, Linux 5.1) lets a server answer OPENDIR with ENOSYS once: the
 // kernel then opens directories without asking, keeps their listings
 // (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR, as this package asks of read-only
-// mounts anyway) and sends READDIR and READDIRPLUS with no handle, and
-// RELEASEDIR never. go-fuse's node API needs a handle for a listing, so
-// listingFS opens one itself at a listing's first READDIR(PLUS) of a
-// directory, shares it among the readers of that directory (go-fuse
-// serializes them, and seeks to each request's offset), and closes it
-// when an answer comes back empty: the kernel asks again after the last
-// entry, and marks its copy of the listing complete then. A handle whose
-// reader stopped before the end stays open until a later reader gets
-// there (the kernel goes on from its cached part) or the mount ends: at
-// most one per directory.
+// mounts anyway), sends READDIRPLUS with no handle, and RELEASEDIR never.
+//
+// go-fuse's node API needs a handle for a listing, and a handle carries
+// the state of one reader (its offset, the entries it gave last, one that
+// did not fit). So listingFS opens a handle for each READDIR(PLUS) and
+// closes it when the answer is made: the request's offset says where to
+// go on (dirHandle.Seekdir), the node keeps the listing read (so opening
+// costs no reading), and nothing outlives the request, however readers
+// interleave, give up half way, or the kernel forgets the directory. A
+// damaged directory is read afresh by every request, and its damage
+// reported after its entries to every reader, as with OPENDIR.
+//
+// One thing changes for users: a directory that cannot be read at all
+// opens, and its first getdents fails (ls says "reading directory"
+// rather than "cannot open directory"), with the same EIO.
 //
 // Writable mounts keep OPENDIR: their listings must not be cached.
 
-// listingFS is the raw file system with listings opened on demand.
+// listingFS is the raw file system with listings opened per request.
 type listingFS struct {
 	gofuse.RawFileSystem
-
-	mu    sync.Mutex
-	open  map[uint64]*sharedDir // node ID → the handle its listings share
-	asked atomic.Int64          // OPENDIR requests (for tests)
-}
-
-// sharedDir is a directory handle that listingFS opened.
-type sharedDir struct {
-	fh    uint64
-	users int  // requests using it now
-	over  bool // a listing reached the end: close it when unused
-}
-
-func newListingFS(raw gofuse.RawFileSystem) *listingFS {
-	return &listingFS{RawFileSystem: raw, open: make(map[uint64]*sharedDir)}
+	asked atomic.Int64 // OPENDIR requests (for tests)
 }
 
 // OpenDir tells the kernel not to send OPENDIR again.
@@ -63,80 +53,19 @@ func (l *listingFS) ReadDirPlus(cancel <-chan struct{}, in *gofuse.ReadIn, out *
 	return l.list(cancel, in, out, l.RawFileSystem.ReadDirPlus)
 }
 
-// list answers a READDIR(PLUS) through the directory's shared handle.
+// list answers a READDIR(PLUS) through a handle of its own.
 func (l *listingFS) list(cancel <-chan struct{}, in *gofuse.ReadIn, out *gofuse.DirEntryList,
 	read func(<-chan struct{}, *gofuse.ReadIn, *gofuse.DirEntryList) gofuse.Status) gofuse.Status {
 	if in.Fh != 0 {
-		return read(cancel, in, out) // opened before the kernel stopped asking
+		return read(cancel, in, out) // a handle the kernel opened itself
 	}
-	d, st := l.acquire(cancel, in)
-	if !st.Ok() {
+	var opened gofuse.OpenOut
+	open := gofuse.OpenIn{InHeader: in.InHeader, Flags: syscall.O_RDONLY | syscall.O_DIRECTORY}
+	if st := l.RawFileSystem.OpenDir(cancel, &open, &opened); !st.Ok() {
 		return st
 	}
+	defer l.RawFileSystem.ReleaseDir(&gofuse.ReleaseIn{InHeader: in.InHeader, Fh: opened.Fh})
 	req := *in
-	req.Fh = d.fh
-	start := out.Offset
-	st = read(cancel, &req, out)
-	// An empty answer ends the listing (the kernel asks again after the
-	// last entry, and takes its copy of the listing as complete then).
-	l.release(in, d, st.Ok() && out.Offset == start)
-	return st
-}
-
-// acquire is the directory's shared handle, opened at its first listing.
-// The medium is read without the lock (a bad sector must not hold up the
-// listings of other directories); two first listings racing each open
-// one, and the loser's is closed.
-func (l *listingFS) acquire(cancel <-chan struct{}, in *gofuse.ReadIn) (*sharedDir, gofuse.Status) {
-	l.mu.Lock()
-	d := l.open[in.NodeId]
-	if d != nil {
-		d.users++
-		l.mu.Unlock()
-		return d, gofuse.OK
-	}
-	l.mu.Unlock()
-	var out gofuse.OpenOut
-	open := gofuse.OpenIn{InHeader: in.InHeader, Flags: syscall.O_RDONLY | syscall.O_DIRECTORY}
-	if st := l.RawFileSystem.OpenDir(cancel, &open, &out); !st.Ok() {
-		return nil, st
-	}
-	l.mu.Lock()
-	d = l.open[in.NodeId]
-	if d == nil {
-		d = &sharedDir{fh: out.Fh}
-		l.open[in.NodeId] = d
-	}
-	d.users++
-	l.mu.Unlock()
-	if d.fh != out.Fh {
-		l.RawFileSystem.ReleaseDir(&gofuse.ReleaseIn{InHeader: in.InHeader, Fh: out.Fh})
-	}
-	return d, gofuse.OK
-}
-
-// release ends a request's use of d; end says its listing is over. The
-// last user of a finished handle closes it, outside the lock (go-fuse
-// waits for the handle's requests in flight).
-func (l *listingFS) release(in *gofuse.ReadIn, d *sharedDir, end bool) {
-	l.mu.Lock()
-	d.users--
-	if end && !d.over {
-		d.over = true
-		if l.open[in.NodeId] == d {
-			delete(l.open, in.NodeId)
-		}
-	}
-	closeIt := d.over && d.users == 0 // no one can take it again: it left the map
-	l.mu.Unlock()
-	if closeIt {
-		l.RawFileSystem.ReleaseDir(&gofuse.ReleaseIn{InHeader: in.InHeader, Fh: d.fh})
-	}
-}
-
-// handles is how many listings are open (for tests).
-func (l *listingFS) handles() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.open)
+	req.Fh = opened.Fh
+	return read(cancel, &req, out)
 }

@@ -7,15 +7,20 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mediafs/mediafs"
 )
 
 // TestListingsWithoutOpendir walks read-only mounts: the kernel asks
-// OPENDIR once (ENOSYS tells it to stop), every listing is whole, several
-// readers listing the same directories at once each get all of it, and
-// every handle opened for a listing is closed once its listing ended. A
-// listing given up half way keeps its handle until a later reader lists
-// the directory to the end, and that reader gets every entry.
+// OPENDIR once (ENOSYS tells it to stop), and every listing is whole:
+// several readers listing the same directories at once, one that gave a
+// listing up half way, and two whose getdents buffers differ (the kernel
+// sizes READDIRPLUS by them), so that their offsets interleave.
 func TestListingsWithoutOpendir(t *testing.T) {
 	needFUSE(t)
 	files := map[string][]byte{}
@@ -33,20 +38,38 @@ func TestListingsWithoutOpendir(t *testing.T) {
 	for _, im := range isoAndFAT(t, src) {
 		t.Run(im.name, func(t *testing.T) {
 			mnt, srv := mountFS(t, openRO(t, im.img), Options{})
-			lists := srv.m.lists
+			dir := filepath.Join(mnt, "big")
 
-			// Half a listing: one getdents of a directory that takes
-			// several READDIRPLUS answers.
-			f, err := os.Open(filepath.Join(mnt, "big"))
+			// A listing given up after one small getdents.
+			f, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.ReadDir(5); err != nil {
-				t.Fatal(err)
+			getdentsNames(t, f, 4096)
+			unix.Close(f)
+
+			// Two readers at once, one with small buffers, one with a
+			// large one that runs ahead of it.
+			a, _ := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+			b, _ := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+			seen := map[string]bool{}
+			for _, nm := range getdentsNames(t, b, 4096) {
+				seen[nm] = true
 			}
-			f.Close()
-			if n := lists.handles(); n != 1 {
-				t.Fatalf("%d listings open after one was given up, want 1", n)
+			getdentsNames(t, a, 64<<10)
+			for {
+				names := getdentsNames(t, b, 4096)
+				if len(names) == 0 {
+					break
+				}
+				for _, nm := range names {
+					seen[nm] = true
+				}
+			}
+			unix.Close(a)
+			unix.Close(b)
+			if len(seen) != len(big) {
+				t.Errorf("a reader beside another listed %d names, want %d", len(seen), len(big))
 			}
 
 			var wg sync.WaitGroup
@@ -76,16 +99,95 @@ func TestListingsWithoutOpendir(t *testing.T) {
 					t.Errorf("reader %d walked %d paths, want %d", r, len(got[r]), len(want))
 				}
 			}
-			ents, err := os.ReadDir(filepath.Join(mnt, "big"))
-			if err != nil || len(ents) != len(big) {
-				t.Fatalf("big: %d entries, %v; want %d", len(ents), err, len(big))
-			}
-			if n := lists.handles(); n != 0 {
-				t.Errorf("%d listings still open after every listing ended", n)
-			}
-			if n := lists.asked.Load(); n > 1 {
+			if n := srv.m.lists.asked.Load(); n > 1 {
 				t.Errorf("the kernel sent OPENDIR %d times, want at most once", n)
 			}
 		})
 	}
+}
+
+// TestDamagedListingTwoReaders lists a directory whose last entries
+// cannot be read, with two readers at once: both get the entries that can
+// be read and then EIO, and so does a later listing (the kernel must not
+// keep the listing as complete).
+func TestDamagedListingTwoReaders(t *testing.T) {
+	needFUSE(t)
+	files := map[string][]byte{}
+	for i := range 8 {
+		files[fmt.Sprintf("bad/f%d.txt", i)] = []byte("x")
+	}
+	src := writeTree(t, files, false)
+	for _, im := range isoAndFAT(t, src) {
+		t.Run(im.name, func(t *testing.T) {
+			bd := &brokenDir{FS: openRO(t, im.img), dir: "bad", keep: 5}
+			mnt, _ := mountFS(t, bd, Options{})
+			dir := filepath.Join(mnt, "bad")
+			a, _ := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+			defer unix.Close(a)
+			c, _ := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+			defer unix.Close(c)
+			buf := make([]byte, 4096)
+			unix.Getdents(a, buf)
+			unix.Getdents(c, buf)
+			_, ea := unix.Getdents(a, buf)
+			_, ec := unix.Getdents(c, buf)
+			if ea != syscall.EIO || ec != syscall.EIO {
+				t.Errorf("the ends of two listings of a damaged directory: %v and %v, want EIO", ea, ec)
+			}
+			ents, err := os.ReadDir(dir)
+			if !errorsIsEIO(err) || len(ents) != 5 {
+				t.Errorf("a later listing: %d entries, %v; want 5 and EIO", len(ents), err)
+			}
+			// Each of the three listings read the directory once: its
+			// first request reads it afresh, the next one goes on with it.
+			if n := bd.opens.Load(); n != 3 {
+				t.Errorf("three listings of the damaged directory read it %d times, want 3", n)
+			}
+		})
+	}
+}
+
+func errorsIsEIO(err error) bool { return errnoOf(err) == syscall.EIO }
+
+// getdentsNames makes one getdents64 call with a size-byte buffer.
+func getdentsNames(t *testing.T, fd int, size int) []string {
+	t.Helper()
+	buf := make([]byte, size)
+	n, err := unix.Getdents(fd, buf)
+	if err != nil {
+		t.Fatalf("getdents: %v", err)
+	}
+	_, _, names := syscall.ParseDirent(buf[:n], -1, nil)
+	return names
+}
+
+// brokenDir makes the listing of one directory end with EIO after its
+// first keep entries, as a damaged directory does.
+type brokenDir struct {
+	mediafs.FS
+	dir   string
+	keep  int
+	opens atomic.Int64 // of dir
+}
+
+type brokenDirFile struct {
+	fs.ReadDirFile
+	keep int
+}
+
+func (f brokenDirFile) ReadDir(n int) ([]fs.DirEntry, error) {
+	ents, err := f.ReadDirFile.ReadDir(-1)
+	if err != nil {
+		return ents, err
+	}
+	return ents[:min(f.keep, len(ents))], syscall.EIO
+}
+
+func (b *brokenDir) Open(name string) (fs.File, error) {
+	f, err := b.FS.Open(name)
+	if err != nil || name != b.dir {
+		return f, err
+	}
+	b.opens.Add(1)
+	return brokenDirFile{ReadDirFile: f.(fs.ReadDirFile), keep: b.keep}, nil
 }
