@@ -160,6 +160,7 @@ func (h *fileHandle) Allocate(ctx context.Context, off, size uint64, mode uint32
 type dirHandle struct {
 	n      *node
 	loaded bool
+	tag    int // read-only mounts: which read of the directory ents is
 	ents   []fs.DirEntry
 	err    error // what ended the listing early, reported after its entries
 	pos    int   // next entry: 0 ".", 1 "..", 2+i ents[i]
@@ -195,16 +196,17 @@ var (
 // entries to every listing, whichever request reaches the end.
 func (d *dirHandle) load(fresh bool) syscall.Errno {
 	n, m := d.n, d.n.m
-	d.loaded, d.pos, d.gen = true, 0, m.gen.Load()
 	if !m.writable {
 		n.mu.Lock()
-		ents, err := n.ents, n.entsErr
+		ents, err, tag := n.ents, n.entsErr, n.listTag
 		n.mu.Unlock()
 		if ents != nil && !(fresh && err != nil) {
-			d.ents, d.err = ents, err
+			d.ents, d.err, d.tag = ents, err, tag
+			d.loaded, d.pos, d.gen = true, 0, m.gen.Load()
 			return 0
 		}
 	}
+	gen := m.gen.Load()
 	ents, err := readDirInOrder(m.fsys, n.path())
 	if err != nil && len(ents) == 0 {
 		return Errno(err)
@@ -213,12 +215,40 @@ func (d *dirHandle) load(fresh bool) syscall.Errno {
 		ents = []fs.DirEntry{} // read, and empty
 	}
 	d.ents, d.err = ents, err
+	d.loaded, d.pos, d.gen = true, 0, gen
 	if !m.writable {
 		n.mu.Lock()
+		if n.ents != nil && !sameNames(n.ents, ents) {
+			// A damaged listing read again, and different now: offsets
+			// handed out in the old one must not index the new one.
+			n.listTag = n.listTag%maxListTag + 1
+		}
 		n.ents, n.entsErr = ents, err
+		d.tag = n.listTag
 		n.mu.Unlock()
 	}
 	return 0
+}
+
+// Listing offsets are tag<<tagShift | position: the tag says which read of
+// a directory the position counts in (it changes when a damaged directory
+// reads differently), and offsets stay below 2^31 for 32-bit telldir.
+const (
+	tagShift   = 24
+	maxListTag = 127
+)
+
+// sameNames says whether two listings have the same names in order.
+func sameNames(a, b []fs.DirEntry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name() != b[i].Name() {
+			return false
+		}
+	}
+	return true
 }
 
 // readDirInOrder lists directory p in the medium's own order, as the
@@ -321,7 +351,7 @@ func (d *dirHandle) readdirentLocked() (*gofuse.DirEntry, syscall.Errno) {
 		return nil, 0
 	}
 	d.pos++
-	de.Off = uint64(d.pos)
+	de.Off = uint64(d.tag)<<tagShift | uint64(d.pos)
 	return &de, 0
 }
 
@@ -341,7 +371,13 @@ func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 			return errno
 		}
 	}
-	d.pos = int(min(off, uint64(len(d.ents)+2)))
+	if int(off>>tagShift) != d.tag {
+		// An offset in a listing of this directory that has been read
+		// again since, differently: it was damaged, and the reader's
+		// listing ends with the damage.
+		return syscall.EIO
+	}
+	d.pos = int(min(off&(1<<tagShift-1), uint64(len(d.ents)+2)))
 	return 0
 }
 
@@ -394,4 +430,5 @@ func (d *dirHandle) publish() {
 	if kids != nil {
 		n.listing = &listing{kids: kids}
 	}
+	n.kids = nil
 }

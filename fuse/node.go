@@ -180,6 +180,7 @@ type node struct {
 	listing *listing      // directories: the last complete READDIRPLUS listing
 	ents    []fs.DirEntry // directories of read-only mounts: the listing read last
 	entsErr error         // and the damage that cut it short
+	listTag int           // which read of the directory ents is (see tagShift)
 	kids    []*node       // directories: the nodes READDIRPLUS made, by entry
 	cached  atomic.Bool   // files: read, or pushed into the kernel's cache
 }
@@ -571,6 +572,7 @@ func (n *node) OnForget() {
 		n.shared.file.Close()
 		n.shared = nil
 	}
+	n.ents, n.entsErr, n.kids, n.listing = nil, nil, nil, nil
 	n.mu.Unlock()
 }
 
