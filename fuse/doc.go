@@ -51,7 +51,9 @@
 // also pushes the small files after it in its directory's listing into
 // the kernel's cache, and while a tree is being read so does the end of
 // each directory's listing for its first files (see prefetch.go), so that
-// a tree copy does not wait for a round trip per file. On any other medium (a ddrescue map, retries,
+// a tree copy does not wait for a round trip per file; during a tree walk
+// a large file's first read starts pushing the rest of it, so that the
+// reader does not fill the page cache itself (see stream.go). On any other medium (a ddrescue map, retries,
 // timeouts, a block device) reads go through the driver's ReadAt, which
 // names the sector of any failure, and nothing is read speculatively.
 // Requests are up to 1 MiB (max_read, max_write) and run in parallel;

@@ -183,6 +183,9 @@ type node struct {
 	listTag int           // which read of the directory ents is (see tagShift)
 	kids    []*node       // directories: the nodes READDIRPLUS made, by entry
 	cached  atomic.Bool   // files: read, or pushed into the kernel's cache
+
+	stream   stream      // large files: read-ahead while a tree is walked
+	streamed atomic.Bool // large files: read ahead once
 }
 
 var (
@@ -514,6 +517,9 @@ func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int
 	}
 	res, errno := h.Read(ctx, dest, off)
 	if errno == 0 && n.m.pre != nil {
+		if n.size() > prefetchMax {
+			n.m.pre.largeRead(n, off, off+int64(len(dest)))
+		}
 		if off == 0 {
 			n.m.pre.afterRead(n)
 		} else {

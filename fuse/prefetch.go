@@ -61,20 +61,24 @@ type prefetcher struct {
 
 	bufs     sync.Pool    // of *[]byte, prefetchMax long, for pushes made by requests
 	lastRead atomic.Int64 // time of the last READ of a file (UnixNano)
+	lastList atomic.Int64 // time of the last end of a listing (UnixNano)
+	streams  chan *node   // large files to read ahead (stream.go)
 
-	pushed atomic.Int64 // files pushed (for tests)
+	pushed   atomic.Int64 // files pushed (for tests)
+	streamed atomic.Int64 // bytes of large files pushed (for tests)
 }
 
 func newPrefetcher(m *mount) *prefetcher {
-	p := &prefetcher{m: m, jobs: make(chan *node, 2*prefetchFiles), quit: make(chan struct{})}
+	p := &prefetcher{m: m, jobs: make(chan *node, 2*prefetchFiles), streams: make(chan *node, 4), quit: make(chan struct{})}
 	p.bufs.New = func() any { b := make([]byte, prefetchMax); return &b }
 	return p
 }
 
 func (p *prefetcher) start() {
 	p.once.Do(func() {
-		p.done.Add(1)
+		p.done.Add(2)
 		go p.run()
+		go p.runStreams()
 	})
 }
 
@@ -90,14 +94,19 @@ func (p *prefetcher) stop() {
 }
 
 func (p *prefetcher) run() {
-	defer p.done.Done()
 	buf := make([]byte, prefetchMax)
+	p.serve(p.jobs, func(n *node) { p.push(n, buf) })
+}
+
+// serve runs a worker: do for each node sent on jobs, until stop.
+func (p *prefetcher) serve(jobs <-chan *node, do func(*node)) {
+	defer p.done.Done()
 	for {
 		select {
 		case <-p.quit:
 			return
-		case n := <-p.jobs:
-			p.push(n, buf)
+		case n := <-jobs:
+			do(n)
 		}
 	}
 }
@@ -178,6 +187,7 @@ func (p *prefetcher) afterRead(n *node) {
 // listing is complete (the kernel has made its entries' inodes) while a
 // tree is being read, so that its first file does not wait either.
 func (p *prefetcher) listed(l *listing) {
+	p.lastList.Store(time.Now().UnixNano())
 	if time.Since(time.Unix(0, p.lastRead.Load())) > treeReadIdle {
 		return
 	}

@@ -1,0 +1,136 @@
+package fuse
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Read-ahead of large files during a tree copy.
+//
+// The kernel reads a large file ahead on its own (READs of 128-256 KiB),
+// but it fills the page cache in the reader's time: for a cold cp -a of
+// the bench tree that is 0.1 s of cp's 1.3 s of CPU, and cp (one thread)
+// is what the copy waits for. While a tree is being walked
+// (a directory listing ended in the last streamListed), the first READ of
+// a large file starts a worker that pushes the file's next bytes into the
+// page cache (FUSE_NOTIFY_STORE) on the other CPU, so that the reader
+// finds them there. The worker never pushes what the kernel asked for
+// itself (it jumps past the READs), and stays at most streamAhead bytes
+// past the last READ: it cannot see a reader that reads from the cache, so
+// it stops there, and the kernel's next READ (when the reader gets to the
+// end of what was pushed) starts it again. A reader that stops early
+// costs at most streamAhead bytes. Outside a tree walk (cat, a program
+// reading one file) nothing is pushed: a fast reader outruns the worker,
+// and the two would fill the same pages.
+//
+// Like the small-file read-ahead, this is only for read-only mounts of a
+// plain image file, never for media where a read may fail.
+//
+// Measured (median of 7 alternated runs, this 2-vCPU VM): cold cp -a of
+// the bench tree ISO 1.47 -> 1.38 s, FAT 1.54 -> 1.49 s, cp's CPU time
+// 1.29 -> 1.18 s; cat of the large files by name unchanged (0.31 s);
+// find | xargs cat of them right after the walk 0.53 -> 0.55 s, the cost
+// of the first files pushed while cat outruns the worker.
+
+const (
+	streamChunk  = 256 << 10 // bytes per push
+	streamAhead  = 16 << 20  // the farthest past the last READ
+	streamListed = 50 * time.Millisecond
+)
+
+// stream is a large file's read-ahead state.
+type stream struct {
+	readEnd atomic.Int64 // the end of the farthest READ answered
+	running atomic.Bool  // a worker is pushing the file
+}
+
+// largeRead notes a READ of [off, end) of large file n and starts its
+// read-ahead: at the file's start while a tree is being walked, and again
+// whenever a READ reaches past what the worker last pushed.
+func (p *prefetcher) largeRead(n *node, off, end int64) {
+	s := &n.stream
+	for {
+		cur := s.readEnd.Load()
+		if end <= cur || s.readEnd.CompareAndSwap(cur, end) {
+			break
+		}
+	}
+	if off == 0 && time.Since(time.Unix(0, p.lastList.Load())) > streamListed {
+		return
+	}
+	if off != 0 && !n.streamed.Load() {
+		return // never started: not part of a tree walk
+	}
+	if end >= n.size() || !s.running.CompareAndSwap(false, true) {
+		return
+	}
+	n.streamed.Store(true)
+	p.start()
+	select {
+	case p.streams <- n:
+	default:
+		s.running.Store(false) // busy with others: the kernel reads it
+	}
+}
+
+// runStreams is the worker.
+func (p *prefetcher) runStreams() {
+	buf := make([]byte, streamChunk)
+	p.serve(p.streams, func(n *node) {
+		p.streamFile(n, buf)
+		n.stream.running.Store(false)
+	})
+}
+
+// streamFile pushes n from past its last READ until streamAhead past it,
+// or its end.
+func (p *prefetcher) streamFile(n *node, buf []byte) {
+	s := &n.stream
+	size := n.size()
+	pos := s.readEnd.Load()
+	for pos < size {
+		select {
+		case <-p.quit:
+			return
+		default:
+		}
+		end := s.readEnd.Load()
+		if end > pos {
+			pos = end // the kernel asked for these itself
+			continue
+		}
+		if pos-end >= streamAhead {
+			return
+		}
+		k := min(int64(len(buf)), size-pos)
+		if !p.pushRange(n, pos, buf[:k]) {
+			return
+		}
+		pos += k
+		p.streamed.Add(k)
+	}
+}
+
+// pushRange reads len(buf) bytes of n at off and stores them in the
+// kernel's cache; false if it could not.
+func (p *prefetcher) pushRange(n *node, off int64, buf []byte) bool {
+	m := p.m
+	if !m.enter() {
+		return false
+	}
+	defer m.leave()
+	if n.id.removed.Load() {
+		return false
+	}
+	if _, parent := n.Parent(); parent == nil {
+		return false // forgotten by the kernel meanwhile
+	}
+	h, errno := n.sharedHandleEntered()
+	if errno != 0 {
+		return false
+	}
+	if k, _ := h.ra.ReadAt(buf, off); k != len(buf) {
+		return false // the READ that wants it will say why
+	}
+	return n.WriteCache(off, buf) == 0
+}
