@@ -48,17 +48,7 @@ func TestCloseWhileRequestsWait(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "README.TXT")); err != nil {
 		t.Fatal(err)
 	}
-	var n *node
-	srv.m.inos.mu.Lock()
-	for _, id := range srv.m.inos.byIno {
-		if id.owner != nil && id.owner.path() == "README.TXT" {
-			n = id.owner
-		}
-	}
-	srv.m.inos.mu.Unlock()
-	if n == nil {
-		t.Fatal("no node")
-	}
+	n := nodeAt(t, srv, "README.TXT")
 	if err := srv.Unmount(); err != nil {
 		t.Fatal(err)
 	}

@@ -414,3 +414,17 @@ func errnoOf(err error) syscall.Errno {
 	}
 	return 0
 }
+
+// nodeAt is the node the kernel knows at path p of the mount.
+func nodeAt(t *testing.T, srv *Server, p string) *node {
+	t.Helper()
+	srv.m.inos.mu.Lock()
+	defer srv.m.inos.mu.Unlock()
+	for _, id := range srv.m.inos.byIno {
+		if id.owner != nil && id.owner.path() == p {
+			return id.owner
+		}
+	}
+	t.Fatalf("no node for %s", p)
+	return nil
+}

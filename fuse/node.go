@@ -97,12 +97,19 @@ func (m *mount) stop(d time.Duration) bool {
 	if m.sync != nil {
 		m.sync.stop()
 	}
-	if m.pre != nil {
-		m.pre.stop()
-	}
+	// Refuse new requests first: a read-ahead worker waiting for a READ
+	// (NOTIFY_STORE into pages a READ holds) then gets its answer, an EIO,
+	// at once, and the wait for the worker is under the same time limit
+	// as the wait for the requests (its medium may hang as theirs may).
 	m.closing.Store(true)
+	if m.pre != nil {
+		m.pre.halt()
+	}
 	got := make(chan struct{})
 	go func() {
+		if m.pre != nil {
+			m.pre.done.Wait()
+		}
 		m.gate.Lock()
 		m.closed = true
 		m.gate.Unlock()
@@ -184,8 +191,7 @@ type node struct {
 	kids    []*node       // directories: the nodes READDIRPLUS made, by entry
 	cached  atomic.Bool   // files: read, or pushed into the kernel's cache
 
-	stream   stream      // large files: read-ahead while a tree is walked
-	streamed atomic.Bool // large files: read ahead once
+	stream stream // large files: read-ahead while a tree is walked
 }
 
 var (

@@ -82,15 +82,14 @@ func (p *prefetcher) start() {
 	})
 }
 
-// stop ends the worker (the gate is closed by then, or about to be).
-func (p *prefetcher) stop() {
+// halt tells the workers to stop (mount.stop waits for them).
+func (p *prefetcher) halt() {
 	p.once.Do(func() {}) // no worker after this
 	select {
 	case <-p.quit:
 	default:
 		close(p.quit)
 	}
-	p.done.Wait()
 }
 
 func (p *prefetcher) run() {

@@ -10,18 +10,25 @@ import (
 // The kernel reads a large file ahead on its own (READs of 128-256 KiB),
 // but it fills the page cache in the reader's time: for a cold cp -a of
 // the bench tree that is 0.1 s of cp's 1.3 s of CPU, and cp (one thread)
-// is what the copy waits for. While a tree is being walked
-// (a directory listing ended in the last streamListed), the first READ of
-// a large file starts a worker that pushes the file's next bytes into the
-// page cache (FUSE_NOTIFY_STORE) on the other CPU, so that the reader
-// finds them there. The worker never pushes what the kernel asked for
-// itself (it jumps past the READs), and stays at most streamAhead bytes
-// past the last READ: it cannot see a reader that reads from the cache, so
-// it stops there, and the kernel's next READ (when the reader gets to the
-// end of what was pushed) starts it again. A reader that stops early
-// costs at most streamAhead bytes. Outside a tree walk (cat, a program
-// reading one file) nothing is pushed: a fast reader outruns the worker,
-// and the two would fill the same pages.
+// is what the copy waits for. So while a tree is walked, a worker pushes
+// a large file's next bytes into the page cache (FUSE_NOTIFY_STORE) from
+// the other CPU, for the reader to find there:
+//
+//   - A file qualifies when its first READ (offset 0) comes within
+//     streamListed of the end of a directory listing, and the worker
+//     starts at its next READ that goes on from there: a reader that
+//     stops within the kernel's first read-ahead (head, file, grep -l,
+//     thumbnailers) costs nothing. A READ that jumps back disqualifies
+//     the file.
+//   - The worker never pushes what the kernel asked for itself (it jumps
+//     past the READs), and stays ahead of the last READ by at most twice
+//     what was read so far and at most streamAhead, as the kernel's own
+//     read-ahead grows. It cannot see a reader that reads from the cache,
+//     so it stops there; the kernel's next READ, when the reader gets to
+//     the end of what was pushed, starts it again.
+//   - Outside a walk (cat, a program reading one file) nothing is pushed:
+//     a fast reader outruns the worker, and the two would fill the same
+//     pages.
 //
 // Like the small-file read-ahead, this is only for read-only mounts of a
 // plain image file, never for media where a read may fail.
@@ -35,36 +42,42 @@ import (
 const (
 	streamChunk  = 256 << 10 // bytes per push
 	streamAhead  = 16 << 20  // the farthest past the last READ
+	streamBack   = 4 << 20   // how far back a READ may go and still go on
 	streamListed = 50 * time.Millisecond
 )
 
 // stream is a large file's read-ahead state.
 type stream struct {
-	readEnd atomic.Int64 // the end of the farthest READ answered
-	running atomic.Bool  // a worker is pushing the file
+	readEnd   atomic.Int64 // the end of the farthest READ answered
+	candidate atomic.Bool  // read from the start during a walk, and on since
+	running   atomic.Bool  // queued for the worker, or being pushed
 }
 
 // largeRead notes a READ of [off, end) of large file n and starts its
-// read-ahead: at the file's start while a tree is being walked, and again
-// whenever a READ reaches past what the worker last pushed.
+// read-ahead when the file qualifies (see above).
 func (p *prefetcher) largeRead(n *node, off, end int64) {
 	s := &n.stream
+	prev := s.readEnd.Load()
 	for {
 		cur := s.readEnd.Load()
 		if end <= cur || s.readEnd.CompareAndSwap(cur, end) {
 			break
 		}
 	}
-	if off == 0 && time.Since(time.Unix(0, p.lastList.Load())) > streamListed {
+	if off == 0 {
+		s.candidate.Store(time.Since(time.Unix(0, p.lastList.Load())) <= streamListed)
 		return
 	}
-	if off != 0 && !n.streamed.Load() {
-		return // never started: not part of a tree walk
+	if !s.candidate.Load() {
+		return
+	}
+	if off+streamBack < prev {
+		s.candidate.Store(false) // not read straight through
+		return
 	}
 	if end >= n.size() || !s.running.CompareAndSwap(false, true) {
 		return
 	}
-	n.streamed.Store(true)
 	p.start()
 	select {
 	case p.streams <- n:
@@ -99,7 +112,7 @@ func (p *prefetcher) streamFile(n *node, buf []byte) {
 			pos = end // the kernel asked for these itself
 			continue
 		}
-		if pos-end >= streamAhead {
+		if pos-end >= min(streamAhead, 2*end) {
 			return
 		}
 		k := min(int64(len(buf)), size-pos)
@@ -131,6 +144,11 @@ func (p *prefetcher) pushRange(n *node, off int64, buf []byte) bool {
 	}
 	if k, _ := h.ra.ReadAt(buf, off); k != len(buf) {
 		return false // the READ that wants it will say why
+	}
+	select {
+	case <-p.quit:
+		return false // the mount is closing
+	default:
 	}
 	return n.WriteCache(off, buf) == 0
 }
