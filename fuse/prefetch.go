@@ -112,39 +112,43 @@ func (p *prefetcher) serve(jobs <-chan *node, do func(*node)) {
 
 // push reads n (a small regular file) and stores it in the kernel's cache.
 func (p *prefetcher) push(n *node, buf []byte) {
-	m := p.m
-	if !m.enter() {
-		return
-	}
-	defer m.leave()
 	size := n.size()
-	if size <= 0 || size > prefetchMax || n.id.removed.Load() {
+	if size <= 0 || size > prefetchMax {
 		return
 	}
-	if _, parent := n.Parent(); parent == nil {
-		return // forgotten by the kernel meanwhile
-	}
-	h, errno := n.sharedHandleEntered()
-	if errno != 0 {
-		return
-	}
-	k, err := readFull(h, buf[:size])
-	if err != nil || int64(k) != size {
-		return // the read that wants it will say why
-	}
-	// ENOENT: the kernel forgot the inode meanwhile; nothing to do.
-	if n.WriteCache(0, buf[:k]) == 0 {
+	if p.pushRange(n, 0, buf[:size]) {
 		p.pushed.Add(1)
 	}
 }
 
-// readFull reads the whole file from offset 0 through the handle's reader.
-func readFull(h *fileHandle, p []byte) (int, error) {
-	k, err := h.ra.ReadAt(p, 0)
-	if k == len(p) {
-		err = nil
+// pushRange reads len(buf) bytes of n at off and stores them in the
+// kernel's cache; false if it could not (the READ that wants them will say
+// why), or if the kernel forgot the inode meanwhile.
+func (p *prefetcher) pushRange(n *node, off int64, buf []byte) bool {
+	m := p.m
+	if !m.enter() {
+		return false
 	}
-	return k, err
+	defer m.leave()
+	if n.id.removed.Load() {
+		return false
+	}
+	if _, parent := n.Parent(); parent == nil {
+		return false // forgotten by the kernel meanwhile
+	}
+	h, errno := n.sharedHandleEntered()
+	if errno != 0 {
+		return false
+	}
+	if k, _ := h.ra.ReadAt(buf, off); k != len(buf) {
+		return false
+	}
+	select {
+	case <-p.quit:
+		return false // the mount is closing
+	default:
+	}
+	return n.WriteCache(off, buf) == 0
 }
 
 // size is the file size the node last reported.

@@ -123,32 +123,3 @@ func (p *prefetcher) streamFile(n *node, buf []byte) {
 		p.streamed.Add(k)
 	}
 }
-
-// pushRange reads len(buf) bytes of n at off and stores them in the
-// kernel's cache; false if it could not.
-func (p *prefetcher) pushRange(n *node, off int64, buf []byte) bool {
-	m := p.m
-	if !m.enter() {
-		return false
-	}
-	defer m.leave()
-	if n.id.removed.Load() {
-		return false
-	}
-	if _, parent := n.Parent(); parent == nil {
-		return false // forgotten by the kernel meanwhile
-	}
-	h, errno := n.sharedHandleEntered()
-	if errno != 0 {
-		return false
-	}
-	if k, _ := h.ra.ReadAt(buf, off); k != len(buf) {
-		return false // the READ that wants it will say why
-	}
-	select {
-	case <-p.quit:
-		return false // the mount is closing
-	default:
-	}
-	return n.WriteCache(off, buf) == 0
-}
